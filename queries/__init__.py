@@ -1,0 +1,103 @@
+"""Named SQL queries loaded from the files under sql/.
+
+Each query in a file starts with a header line `-- name: verb_noun` followed by a
+comment line that documents it. A data module loads its file once, at import, and
+names the queries and parameters it relies on, so a missing query or a renamed
+placeholder fails the boot instead of a request.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+_HEADER = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+@dataclass(frozen=True)
+class Query:
+    """One named SQL statement and the keyword parameters it takes."""
+
+    name: str
+    doc: str
+    sql: str
+    params: frozenset
+
+    def _check(self, params):
+        if set(params) != self.params:
+            raise TypeError(
+                f"query {self.name} takes {sorted(self.params)}, got {sorted(params)}"
+            )
+
+    def execute(self, conn, **params):
+        """Run the statement with exactly its declared keyword parameters; return the cursor."""
+        self._check(params)
+        return conn.execute(self.sql, params)
+
+    def execute_many(self, conn, rows):
+        """Run the statement once per dict of parameters, pipelined."""
+        rows = list(rows)
+        for params in rows:
+            self._check(params)
+        if rows:
+            with conn.cursor() as cursor:
+                cursor.executemany(self.sql, rows)
+
+    def all(self, conn, **params):
+        """Every row of the result."""
+        return self.execute(conn, **params).fetchall()
+
+    def one(self, conn, **params):
+        """The first row of the result, or None."""
+        return self.execute(conn, **params).fetchone()
+
+
+class QueryFileError(RuntimeError):
+    """A SQL file does not hold the queries or parameters the code expects."""
+
+
+def parse_queries(text):
+    """Split the text of a SQL file into its named queries."""
+    queries = {}
+    headers = list(_HEADER.finditer(text))
+    for header, following in zip(headers, headers[1:] + [None]):
+        body = text[header.end():following.start() if following else len(text)].strip()
+        doc_lines = []
+        for line in body.splitlines():
+            if not line.startswith("--"):
+                break
+            doc_lines.append(line.lstrip("- ").strip())
+        sql = body.rstrip().rstrip(";")
+        queries[header.group(1)] = Query(
+            name=header.group(1),
+            doc=" ".join(doc_lines),
+            sql=sql,
+            params=frozenset(_PLACEHOLDER.findall(sql)),
+        )
+    return queries
+
+
+def load_queries(filename, expected):
+    """Load sql/<filename> and check it declares exactly the expected queries and parameters.
+
+    `expected` maps each query name to the set of its parameter names. Raises
+    QueryFileError at import time when the file and the code disagree.
+    """
+    path = SQL_DIR / filename
+    if not path.is_file():
+        raise QueryFileError(f"missing SQL file {path}")
+    queries = parse_queries(path.read_text(encoding="utf-8"))
+    for name, params in expected.items():
+        if name not in queries:
+            raise QueryFileError(f"{filename}: no query named {name}")
+        if queries[name].params != frozenset(params):
+            raise QueryFileError(
+                f"{filename}: query {name} takes {sorted(queries[name].params)}, "
+                f"code passes {sorted(params)}"
+            )
+    unused = set(queries) - set(expected)
+    if unused:
+        raise QueryFileError(f"{filename}: queries not used by the code: {sorted(unused)}")
+    return queries

@@ -1,0 +1,30 @@
+"""Apply the numbered schema files under sql/schema/ once each, in order."""
+
+from queries import SQL_DIR, load_queries
+
+SCHEMA_DIR = SQL_DIR / "schema"
+
+_SQL = load_queries("migrations.sql", {
+    "lock_migrations": set(),
+    "create_migrations_table": set(),
+    "list_applied_migrations": set(),
+    "record_migration": {"version"},
+})
+
+
+def schema_files():
+    """(version, path) of every schema file, in the order they apply."""
+    return [(path.stem, path) for path in sorted(SCHEMA_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))]
+
+
+def apply_migrations(conn):
+    """Apply pending schema files in one transaction; return the versions applied."""
+    with conn.transaction():
+        _SQL["lock_migrations"].execute(conn)
+        _SQL["create_migrations_table"].execute(conn)
+        applied = {row["version"] for row in _SQL["list_applied_migrations"].all(conn)}
+        pending = [(version, path) for version, path in schema_files() if version not in applied]
+        for version, path in pending:
+            conn.execute(path.read_text(encoding="utf-8"))
+            _SQL["record_migration"].execute(conn, version=version)
+    return [version for version, _ in pending]
