@@ -1,0 +1,46 @@
+"""The per-process connection pool the API reads through, and direct connections for commands."""
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+
+def session_options(settings):
+    """Server settings every API connection starts with.
+
+    API connections only read: each request runs in one read-only REPEATABLE READ
+    transaction, so a list and its total come from the same snapshot, and runaway
+    queries or forgotten transactions are cut off by the server.
+    """
+    return " ".join([
+        "-c default_transaction_read_only=on",
+        "-c default_transaction_isolation=repeatable\\ read",
+        f"-c statement_timeout={settings.statement_timeout_ms}",
+        f"-c idle_in_transaction_session_timeout={settings.idle_in_transaction_timeout_ms}",
+        "-c TimeZone=UTC",
+    ])
+
+
+def create_pool(settings):
+    """A pool for this process, opened without waiting so the app starts while the database is down."""
+    pool = ConnectionPool(
+        settings.database_url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        timeout=settings.pool_timeout_seconds,
+        kwargs={
+            "options": session_options(settings),
+            "row_factory": dict_row,
+            "connect_timeout": max(1, int(settings.pool_timeout_seconds)),
+        },
+        check=ConnectionPool.check_connection,
+        name="api",
+        open=False,
+    )
+    pool.open(wait=False)
+    return pool
+
+
+def connect(database_url, **kwargs):
+    """A direct read-write connection for commands and tests, in UTC."""
+    return psycopg.connect(database_url, options="-c TimeZone=UTC", row_factory=dict_row, **kwargs)

@@ -1,0 +1,1 @@
+"""Marshmallow schemas: query parameters in, response rows out, fixture documents in."""

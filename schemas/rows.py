@@ -1,0 +1,96 @@
+"""Response shapes; field order here is the order in the JSON, as in the SPEC."""
+
+from datetime import timezone
+
+from marshmallow import Schema, fields
+
+
+class Timestamp(fields.Field):
+    """ISO 8601 in UTC with exactly three fractional digits, truncated: 2026-11-28T16:49:47.123Z."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        # isoformat truncates to the timespec; it never rounds.
+        return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(
+            timespec="milliseconds") + "Z"
+
+
+class SessionRow(Schema):
+    """One upload session with its derived status and counts."""
+
+    id = fields.UUID()
+    createdAt = Timestamp(attribute="created_at")
+    expiresAt = Timestamp(attribute="expires_at")
+    status = fields.String()
+    projectId = fields.UUID(attribute="project_id")
+    projectName = fields.String(attribute="project_name")
+    imagesCount = fields.Integer(attribute="images_count")
+    imagesDelivered = fields.Integer(attribute="images_delivered")
+    imagesFailed = fields.Integer(attribute="images_failed")
+    destinationsCount = fields.Integer(attribute="destinations_count")
+    tags = fields.List(fields.String(), allow_none=True)
+    longPollingEnabled = fields.Boolean(attribute="long_polling_enabled")
+
+
+class DestinationTypeCount(Schema):
+    """How many of an upload's deliveries go to one destination type."""
+
+    type = fields.String()
+    count = fields.Integer()
+
+
+class UploadRow(Schema):
+    """One upload with its delivery counts, per-type breakdown and derived status."""
+
+    id = fields.UUID()
+    filename = fields.String()
+    sizeBytes = fields.Integer(attribute="size_bytes")
+    mimeType = fields.String(attribute="mime_type")
+    source = fields.String()
+    isEncrypted = fields.Boolean(attribute="is_encrypted")
+    createdAt = Timestamp(attribute="created_at")
+    sessionId = fields.UUID(attribute="session_id")
+    projectId = fields.UUID(attribute="project_id")
+    projectName = fields.String(attribute="project_name")
+    destinationsTotal = fields.Integer(attribute="destinations_total")
+    destinationsDelivered = fields.Integer(attribute="destinations_delivered")
+    destinationsFailed = fields.Integer(attribute="destinations_failed")
+    destinationsBreakdown = fields.List(fields.Nested(DestinationTypeCount),
+                                        attribute="destinations_breakdown")
+    status = fields.String()
+
+
+class TopProject(Schema):
+    """A project ranked by its sessions this month."""
+
+    id = fields.UUID()
+    name = fields.String()
+    sessions = fields.Integer()
+
+
+class Stats(Schema):
+    """Aggregate figures over the caller's scope."""
+
+    sessionsThisMonth = fields.Integer(attribute="sessions_this_month")
+    sessionsTotal = fields.Integer(attribute="sessions_total")
+    imagesUploaded = fields.Integer(attribute="images_uploaded")
+    imagesDelivered = fields.Integer(attribute="images_delivered")
+    deliverySuccessRate = fields.Integer(attribute="delivery_success_rate")
+    totalProjects = fields.Integer(attribute="total_projects")
+    activeKeys = fields.Integer(attribute="active_keys")
+    topProjects = fields.List(fields.Nested(TopProject), attribute="top_projects")
+
+
+def page_of(row_schema):
+    """The paginated wrapper {data, total, page, pageSize, totalPages} around a row schema."""
+
+    class Page(Schema):
+        data = fields.List(fields.Nested(row_schema))
+        total = fields.Integer()
+        page = fields.Integer()
+        pageSize = fields.Integer(attribute="page_size")
+        totalPages = fields.Integer(attribute="total_pages")
+
+    Page.__name__ = f"{row_schema.__name__}Page"
+    return Page
