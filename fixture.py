@@ -1,0 +1,172 @@
+"""Load a fixture document (SPEC §6): validate it whole, then write it in one transaction."""
+
+import psycopg
+from marshmallow import ValidationError
+
+from auth import hash_api_key
+from queries import load_queries
+from schemas.fixture import Fixture, error_paths
+
+_SQL = load_queries("fixture.sql", {
+    "find_users": {"ids"},
+    "find_projects": {"ids"},
+    "find_sessions": {"ids"},
+    "find_destinations": {"ids"},
+    "insert_user": {"id", "email", "name"},
+    "insert_project": {"id", "name", "owner_id", "created_at"},
+    "insert_member": {"project_id", "user_id", "role"},
+    "insert_api_key": {"id", "project_id", "key_hash", "name", "created_at", "expires_at",
+                       "revoked_at"},
+    "insert_session": {"id", "project_id", "created_at", "expires_at", "status", "tags",
+                       "long_polling_enabled"},
+    "insert_destination": {"id", "session_id", "type"},
+    "insert_upload": {"id", "session_id", "project_id", "filename", "size_bytes", "mime_type",
+                      "source", "is_encrypted", "created_at"},
+    "insert_delivery": {"upload_id", "destination_id", "session_id", "project_id", "status"},
+})
+
+FIXTURE_SCHEMA = Fixture()
+
+
+class FixtureError(ValueError):
+    """The document is invalid; `problems` lists each offending entry by its path."""
+
+    def __init__(self, problems):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def validate_document(raw):
+    """The loaded document, or FixtureError listing every shape problem by path."""
+    if not isinstance(raw, dict):
+        raise FixtureError(["document: must be a JSON object"])
+    try:
+        return FIXTURE_SCHEMA.load(raw)
+    except ValidationError as exc:
+        raise FixtureError(error_paths(exc.normalized_messages())) from None
+
+
+class _References:
+    """What ids resolve to, from the document first and the database second."""
+
+    def __init__(self, conn, doc):
+        self.users = {u["id"] for u in doc["users"]}
+        self.projects = {p["id"] for p in doc["projects"]}
+        self.session_project = {s["id"]: s["project_id"] for s in doc["sessions"]}
+        self.destination_session = {d["id"]: s["id"]
+                                    for s in doc["sessions"] for d in s["destinations"]}
+        self.upload_session = {u["id"]: u["session_id"] for u in doc["uploads"]}
+        self._add_existing(conn, doc)
+
+    def _add_existing(self, conn, doc):
+        wanted_users = {p["owner_id"] for p in doc["projects"]} | {m["user_id"] for m in doc["members"]}
+        wanted_projects = ({m["project_id"] for m in doc["members"]}
+                           | {k["project_id"] for k in doc["api_keys"]}
+                           | {s["project_id"] for s in doc["sessions"]})
+        wanted_sessions = {u["session_id"] for u in doc["uploads"]}
+        wanted_destinations = {d["destination_id"] for u in doc["uploads"] for d in u["deliveries"]}
+        self.users |= {r["id"] for r in _SQL["find_users"].all(
+            conn, ids=list(wanted_users - self.users))}
+        self.projects |= {r["id"] for r in _SQL["find_projects"].all(
+            conn, ids=list(wanted_projects - self.projects))}
+        for row in _SQL["find_sessions"].all(
+                conn, ids=list(wanted_sessions - set(self.session_project))):
+            self.session_project[row["id"]] = row["project_id"]
+        for row in _SQL["find_destinations"].all(
+                conn, ids=list(wanted_destinations - set(self.destination_session))):
+            self.destination_session[row["id"]] = row["session_id"]
+
+
+def _duplicates(label, keys):
+    seen, problems = set(), []
+    for path, key in keys:
+        if key in seen:
+            problems.append(f"{path}: duplicate {label} {key}")
+        seen.add(key)
+    return problems
+
+
+def reference_problems(doc, refs):
+    """Every dangling reference or duplicate in the document, by path."""
+    problems = []
+    problems += _duplicates("user id", ((f"users[{i}].id", u["id"]) for i, u in enumerate(doc["users"])))
+    problems += _duplicates("project id", ((f"projects[{i}].id", p["id"]) for i, p in enumerate(doc["projects"])))
+    problems += _duplicates("membership", ((f"members[{i}]", (m["project_id"], m["user_id"]))
+                                           for i, m in enumerate(doc["members"])))
+    problems += _duplicates("API key id", ((f"apiKeys[{i}].id", k["id"]) for i, k in enumerate(doc["api_keys"])))
+    problems += _duplicates("API key", ((f"apiKeys[{i}].key", k["key"]) for i, k in enumerate(doc["api_keys"])))
+    problems += _duplicates("session id", ((f"sessions[{i}].id", s["id"]) for i, s in enumerate(doc["sessions"])))
+    problems += _duplicates("destination id", (
+        (f"sessions[{i}].destinations[{j}].id", d["id"])
+        for i, s in enumerate(doc["sessions"]) for j, d in enumerate(s["destinations"])))
+    problems += _duplicates("upload id", ((f"uploads[{i}].id", u["id"]) for i, u in enumerate(doc["uploads"])))
+    for i, project in enumerate(doc["projects"]):
+        if project["owner_id"] not in refs.users:
+            problems.append(f"projects[{i}].ownerId: no user {project['owner_id']}")
+    for i, member in enumerate(doc["members"]):
+        if member["project_id"] not in refs.projects:
+            problems.append(f"members[{i}].projectId: no project {member['project_id']}")
+        if member["user_id"] not in refs.users:
+            problems.append(f"members[{i}].userId: no user {member['user_id']}")
+    for i, key in enumerate(doc["api_keys"]):
+        if key["project_id"] not in refs.projects:
+            problems.append(f"apiKeys[{i}].projectId: no project {key['project_id']}")
+    for i, session in enumerate(doc["sessions"]):
+        if session["project_id"] not in refs.projects:
+            problems.append(f"sessions[{i}].projectId: no project {session['project_id']}")
+    for i, upload in enumerate(doc["uploads"]):
+        if upload["session_id"] not in refs.session_project:
+            problems.append(f"uploads[{i}].sessionId: no session {upload['session_id']}")
+        problems += _duplicates("delivery to destination", (
+            (f"uploads[{i}].deliveries[{j}].destinationId", d["destination_id"])
+            for j, d in enumerate(upload["deliveries"])))
+        for j, delivery in enumerate(upload["deliveries"]):
+            owner = refs.destination_session.get(delivery["destination_id"])
+            if owner != upload["session_id"]:
+                problems.append(f"uploads[{i}].deliveries[{j}].destinationId: "
+                                f"{delivery['destination_id']} is not a destination of session "
+                                f"{upload['session_id']}")
+    return problems
+
+
+def _insert(conn, doc, refs):
+    _SQL["insert_user"].execute_many(conn, doc["users"])
+    _SQL["insert_project"].execute_many(conn, doc["projects"])
+    _SQL["insert_member"].execute_many(conn, doc["members"])
+    _SQL["insert_api_key"].execute_many(conn, (
+        {**{k: v for k, v in key.items() if k != "key"}, "key_hash": hash_api_key(key["key"])}
+        for key in doc["api_keys"]))
+    _SQL["insert_session"].execute_many(conn, (
+        {k: v for k, v in s.items() if k != "destinations"} for s in doc["sessions"]))
+    _SQL["insert_destination"].execute_many(conn, (
+        {**d, "session_id": s["id"]} for s in doc["sessions"] for d in s["destinations"]))
+    _SQL["insert_upload"].execute_many(conn, (
+        {**{k: v for k, v in u.items() if k != "deliveries"},
+         "project_id": refs.session_project[u["session_id"]]} for u in doc["uploads"]))
+    _SQL["insert_delivery"].execute_many(conn, (
+        {**d, "upload_id": u["id"], "session_id": u["session_id"],
+         "project_id": refs.session_project[u["session_id"]]}
+        for u in doc["uploads"] for d in u["deliveries"]))
+
+
+def load_fixture(conn, raw):
+    """Validate a parsed JSON document and write it in one transaction; return row counts.
+
+    Raises FixtureError, and writes nothing, when the document is invalid or clashes
+    with rows already in the database (loading the same document twice is an error).
+    """
+    doc = validate_document(raw)
+    try:
+        with conn.transaction():
+            refs = _References(conn, doc)
+            problems = reference_problems(doc, refs)
+            if problems:
+                raise FixtureError(problems)
+            _insert(conn, doc, refs)
+    except psycopg.errors.UniqueViolation as exc:
+        raise FixtureError([f"already in the database: {exc.diag.message_detail}"]) from None
+    except (psycopg.IntegrityError, psycopg.DataError) as exc:
+        raise FixtureError([f"rejected by the database: {exc.diag.message_primary}; "
+                            f"{exc.diag.message_detail or ''}".strip()]) from None
+    return {name: len(doc[name]) for name in ("users", "projects", "members", "api_keys",
+                                              "sessions", "uploads")}
