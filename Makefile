@@ -1,0 +1,26 @@
+# The two commands: `make run` serves the API on demo data, `make test` runs every test.
+# Both need only Python 3.11+; a local PostgreSQL starts when DATABASE_URL is unset.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test stop-db clean
+
+$(VENV)/installed: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+run: $(VENV)/installed
+	$(BIN)/python devserver.py
+
+test: $(VENV)/installed
+	$(BIN)/python -m pytest
+
+stop-db: $(VENV)/installed
+	$(BIN)/python -c 'import embedded_postgres as e; e.stop(e.DEV_DATA_DIR); e.stop(e.TEST_DATA_DIR)'
+
+clean: stop-db
+	rm -rf $(VENV) .dev
