@@ -1,6 +1,6 @@
 """A real PostgreSQL for every test: embedded unless TEST_DATABASE_URL or DATABASE_URL is set.
 
-The suite creates its own database (apertur_test) on that server, applies the real
+The suite creates its own database (apertur_test_<pid>) on that server, applies the real
 schema, and empties every table before each test.
 """
 
@@ -23,7 +23,8 @@ from queries.migrations import apply_migrations  # noqa: E402
 from tests.builders import World  # noqa: E402
 
 TEST_SECRET = "test-secret-for-the-suite-only-0123456789"
-TEST_DATABASE = "apertur_test"
+# One database per pytest process, so parallel runs on one server never collide.
+TEST_DATABASE = f"apertur_test_{os.getpid()}"
 TABLES = "users, projects, members, api_keys, upload_sessions, destinations, uploads, deliveries"
 
 
@@ -49,7 +50,10 @@ def database_url():
     url = _with_database(server, TEST_DATABASE)
     with database.connect(url) as conn:
         apply_migrations(conn)
-    return url
+    yield url
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(TEST_DATABASE)))
 
 
 @pytest.fixture(scope="session")
