@@ -79,8 +79,10 @@ def _session(rng, project_id, created, now):
 def _uploads(rng, session, now):
     created = datetime.fromisoformat(session["createdAt"])
     uploads = []
-    for n in range(rng.randint(0, 6)):
-        moment = min(created + timedelta(minutes=rng.randint(1, 600)), now)
+    for _ in range(rng.randint(0, 6)):
+        moment = created + timedelta(seconds=rng.randint(10, 36_000))
+        if moment >= now:  # a session opened minutes ago has uploads from those minutes
+            moment = created + (now - created) * rng.random()
         extension, mime = rng.choice(MIME_TYPES)
         destinations = session["destinations"]
         mix = rng.choice(DELIVERY_MIXES)

@@ -12,6 +12,8 @@ _SQL = load_queries("fixture.sql", {
     "find_projects": {"ids"},
     "find_sessions": {"ids"},
     "find_destinations": {"ids"},
+    "find_taken_ids": {"user_ids", "project_ids", "api_key_ids", "key_hashes", "session_ids",
+                       "destination_ids", "upload_ids"},
     "insert_user": {"id", "email", "name"},
     "insert_project": {"id", "name", "owner_id", "created_at"},
     "insert_member": {"project_id", "user_id", "role"},
@@ -31,8 +33,13 @@ FIXTURE_SCHEMA = Fixture()
 class FixtureError(ValueError):
     """The document is invalid; `problems` lists each offending entry by its path."""
 
+    SHOWN = 20
+
     def __init__(self, problems):
-        super().__init__("\n".join(problems))
+        shown = problems[:self.SHOWN]
+        if len(problems) > self.SHOWN:
+            shown.append(f"... and {len(problems) - self.SHOWN} more")
+        super().__init__("\n".join(shown))
         self.problems = problems
 
 
@@ -75,6 +82,32 @@ class _References:
         for row in _SQL["find_destinations"].all(
                 conn, ids=list(wanted_destinations - set(self.destination_session))):
             self.destination_session[row["id"]] = row["session_id"]
+
+
+def taken_problems(conn, doc):
+    """Entries whose id (or API key) the database already holds, by path."""
+    destinations = [d for s in doc["sessions"] for d in s["destinations"]]
+    taken = {(row["entity"], row["taken"]) for row in _SQL["find_taken_ids"].all(
+        conn,
+        user_ids=[u["id"] for u in doc["users"]],
+        project_ids=[p["id"] for p in doc["projects"]],
+        api_key_ids=[k["id"] for k in doc["api_keys"]],
+        key_hashes=[hash_api_key(k["key"]) for k in doc["api_keys"]],
+        session_ids=[s["id"] for s in doc["sessions"]],
+        destination_ids=[d["id"] for d in destinations],
+        upload_ids=[u["id"] for u in doc["uploads"]])}
+    problems = []
+    for entity, key in (("users", "users"), ("projects", "projects"), ("apiKeys", "api_keys"),
+                        ("sessions", "sessions"), ("uploads", "uploads")):
+        problems += [f"{entity}[{i}].id: {entry['id']} is already in the database"
+                     for i, entry in enumerate(doc[key]) if (entity, str(entry["id"])) in taken]
+    problems += [f"apiKeys[{i}].key: this key is already in the database"
+                 for i, entry in enumerate(doc["api_keys"])
+                 if ("apiKeys.key", hash_api_key(entry["key"]).hex()) in taken]
+    problems += [f"sessions[{i}].destinations[{j}].id: {d['id']} is already in the database"
+                 for i, s in enumerate(doc["sessions"]) for j, d in enumerate(s["destinations"])
+                 if ("destinations", str(d["id"])) in taken]
+    return problems
 
 
 def _duplicates(label, keys):
@@ -159,7 +192,7 @@ def load_fixture(conn, raw):
     try:
         with conn.transaction():
             refs = _References(conn, doc)
-            problems = reference_problems(doc, refs)
+            problems = taken_problems(conn, doc) + reference_problems(doc, refs)
             if problems:
                 raise FixtureError(problems)
             _insert(conn, doc, refs)

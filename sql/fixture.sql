@@ -55,3 +55,19 @@ VALUES (%(id)s, %(session_id)s, %(project_id)s, %(filename)s, %(size_bytes)s, %(
 -- One upload x destination delivery.
 INSERT INTO deliveries (upload_id, destination_id, session_id, project_id, status)
 VALUES (%(upload_id)s, %(destination_id)s, %(session_id)s, %(project_id)s, %(status)s);
+
+-- name: find_taken_ids
+-- Which of the document's own ids (and key hashes) the database already holds.
+SELECT 'users' AS entity, id::text AS taken FROM users WHERE id = ANY(%(user_ids)s)
+UNION ALL
+SELECT 'projects', id::text FROM projects WHERE id = ANY(%(project_ids)s)
+UNION ALL
+SELECT 'apiKeys', id::text FROM api_keys WHERE id = ANY(%(api_key_ids)s)
+UNION ALL
+SELECT 'apiKeys.key', encode(key_hash, 'hex') FROM api_keys WHERE key_hash = ANY(%(key_hashes)s)
+UNION ALL
+SELECT 'sessions', id::text FROM upload_sessions WHERE id = ANY(%(session_ids)s)
+UNION ALL
+SELECT 'destinations', id::text FROM destinations WHERE id = ANY(%(destination_ids)s)
+UNION ALL
+SELECT 'uploads', id::text FROM uploads WHERE id = ANY(%(upload_ids)s);
