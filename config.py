@@ -102,6 +102,7 @@ class Settings:
             "JWT_ALGORITHM": self.jwt_algorithm,
             "JWT_DECODE_ALGORITHMS": [self.jwt_algorithm],
             "JWT_TOKEN_LOCATION": ["headers"],
+            "JWT_COOKIE_CSRF_PROTECT": False,  # header tokens only: no csrf claim
             "JWT_IDENTITY_CLAIM": "sub",
             "JWT_DECODE_LEEWAY": self.jwt_leeway_seconds,
             "JWT_DECODE_ISSUER": self.jwt_issuer,
