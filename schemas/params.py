@@ -27,7 +27,7 @@ class CountingNumber(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str) or not _DIGITS.fullmatch(value):
             raise ValidationError("must be a whole number written with the digits 0-9")
-        digits = value.lstrip("0")
+        digits = value.lstrip("0") or "0"
         number = int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
         if number < 1:
             raise ValidationError("must be at least 1")
