@@ -34,6 +34,10 @@ def create_pool(settings):
             "connect_timeout": max(1, int(settings.pool_timeout_seconds)),
         },
         check=ConnectionPool.check_connection,
+        # Give up on a failed reconnection quickly: the next request then starts a fresh
+        # attempt, so the pool is back within a second of the database, not after a
+        # long exponential backoff.
+        reconnect_timeout=settings.pool_timeout_seconds,
         name="api",
         open=False,
     )
