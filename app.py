@@ -10,6 +10,18 @@ from config import load_settings
 from errors import register_error_handlers
 
 
+def protective_headers(response):
+    """Every answer: no MIME sniffing, and nothing stored by shared caches.
+
+    Data differs per credential, so only the caller's own browser may keep it, and
+    must revalidate; errors are not kept at all.
+    """
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = ("private, no-cache" if response.status_code < 400
+                                         else "no-store")
+    return response
+
+
 def create_app(settings=None):
     """Build the app; the connection pool opens here, so under gunicorn once per worker."""
     settings = settings or load_settings()
@@ -20,6 +32,7 @@ def create_app(settings=None):
     app.json.compact = True
     JWTManager(app)
     register_error_handlers(app)
+    app.after_request(protective_headers)
     app.register_blueprint(api_blueprint)
     commands.register(app)
     app.extensions["db_pool"] = database.create_pool(settings)

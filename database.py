@@ -31,6 +31,7 @@ def create_pool(settings):
         kwargs={
             "options": session_options(settings),
             "row_factory": dict_row,
+            "application_name": "apertur-api",
             "connect_timeout": max(1, int(settings.pool_timeout_seconds)),
         },
         check=ConnectionPool.check_connection,

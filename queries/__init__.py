@@ -34,7 +34,8 @@ class Query:
     def execute(self, conn, **params):
         """Run the statement with exactly its declared keyword parameters; return the cursor."""
         self._check(params)
-        return conn.execute(self.sql, params)
+        # Without parameters the simple protocol runs, which allows several statements.
+        return conn.execute(self.sql, params or None)
 
     def execute_many(self, conn, rows):
         """Run the statement once per dict of parameters, pipelined."""

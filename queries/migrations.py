@@ -10,6 +10,9 @@ _SQL = load_queries("migrations.sql", {
     "list_applied_migrations": set(),
     "record_migration": {"version"},
 })
+_ROLES = load_queries("roles.sql", {"grant_api_role": set()})
+
+API_ROLE = "apertur_api"
 
 
 def schema_files():
@@ -27,4 +30,6 @@ def apply_migrations(conn):
         for version, path in pending:
             conn.execute(path.read_text(encoding="utf-8"))
             _SQL["record_migration"].execute(conn, version=version)
+        # Re-granted on every run, so tables added by later migrations are covered.
+        _ROLES["grant_api_role"].execute(conn)
     return [version for version, _ in pending]

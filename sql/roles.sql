@@ -1,0 +1,15 @@
+-- name: grant_api_role
+-- The role the service connects as in production: it may read the API's tables and nothing else.
+DO $$
+BEGIN
+    CREATE ROLE apertur_api LOGIN;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;  -- already there (possibly created a moment ago by a concurrent init-db)
+END
+$$;
+ALTER ROLE apertur_api SET default_transaction_read_only = on;
+GRANT USAGE ON SCHEMA public TO apertur_api;
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM apertur_api;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM apertur_api;
+GRANT SELECT ON users, projects, members, api_keys, upload_sessions, destinations, uploads,
+    deliveries, schema_migrations TO apertur_api;
