@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 from flask_jwt_extended import create_access_token
 
 import database
@@ -33,6 +34,7 @@ def generate_api_key():
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command():
     """Create or migrate the schema (idempotent)."""
     with _connect() as conn:
@@ -41,6 +43,7 @@ def init_db_command():
 
 
 @click.command("load-fixture")
+@with_appcontext
 @click.argument("path", type=click.File("r", encoding="utf-8"))
 def load_fixture_command(path):
     """Load a JSON fixture document (SPEC §6) from PATH, or - for standard input."""
@@ -57,6 +60,7 @@ def load_fixture_command(path):
 
 
 @click.command("demo-data")
+@with_appcontext
 def demo_data_command():
     """Load the small demo world (users, projects, sessions over several months, every status)."""
     try:
@@ -68,6 +72,7 @@ def demo_data_command():
 
 
 @click.command("create-api-key")
+@with_appcontext
 @click.option("--project", "project_id", required=True, type=click.UUID, help="Project id.")
 @click.option("--name", default="cli", show_default=True, help="A label for the key.")
 def create_api_key_command(project_id, name):
@@ -82,6 +87,7 @@ def create_api_key_command(project_id, name):
 
 
 @click.command("issue-token")
+@with_appcontext
 @click.option("--user", "user_id", required=True, type=click.UUID, help="User id (the sub claim).")
 @click.option("--minutes", type=click.IntRange(min=1), default=None,
               help="Lifetime; defaults to JWT_TOKEN_MINUTES.")

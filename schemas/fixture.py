@@ -84,7 +84,7 @@ class ApiKey(Entry):
 class Destination(Entry):
     id = fields.UUID(required=True)
     type = fields.String(required=True, validate=validate.Regexp(
-        r"^[a-z][a-z0-9_]{0,31}\Z", error="must match ^[a-z][a-z0-9_]{0,31}$"))
+        r"^[a-z][a-z0-9_]{0,31}\Z", error="must match ^[a-z][a-z0-9_]{{0,31}}$"))
 
 
 class Session(Entry):
