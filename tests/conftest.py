@@ -25,7 +25,15 @@ from tests.builders import World  # noqa: E402
 TEST_SECRET = "test-secret-for-the-suite-only-0123456789"
 # One database per pytest process, so parallel runs on one server never collide.
 TEST_DATABASE = f"apertur_test_{os.getpid()}"
-TABLES = "users, projects, members, api_keys, upload_sessions, destinations, uploads, deliveries"
+# Children first. DELETE beats TRUNCATE by far on the few rows a test writes.
+TABLES = ("deliveries", "uploads", "destinations", "upload_sessions", "api_keys", "members",
+          "projects", "users")
+
+
+def empty_tables(conn):
+    """Delete every business row (children first)."""
+    for table in TABLES:
+        conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
 
 
 def _server_url():
@@ -72,7 +80,7 @@ def app(database_url):
 def db(database_url):
     """A read-write connection to an empty test database."""
     with database.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {TABLES} CASCADE")
+        empty_tables(conn)
         yield conn
 
 

@@ -1,0 +1,203 @@
+"""The real server: `gunicorn wsgi:app` with two workers, spoken to over HTTP with requests."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.builders import NOW
+from tests.conftest import TEST_SECRET, bearer, make_token
+
+REPO = Path(__file__).resolve().parents[1]
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+START_TIMEOUT = 15.0
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(database_url, tmp_path_factory):
+    """Base URL of a running gunicorn on a free port; stopped after the module."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("gunicorn") / "stderr.log"
+    env = {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET_KEY": TEST_SECRET,
+           "JWT_ALGORITHM": "HS256"}
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(
+            [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"],
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                requests.get(f"{base}/api/v1/stats", timeout=0.5)
+                break
+            except (requests.ConnectionError, requests.Timeout):  # still booting
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"gunicorn did not answer within {START_TIMEOUT}s:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def ordered(value):
+    """JSON-like data with every object as a list of (key, value) pairs, so order counts."""
+    if isinstance(value, dict):
+        return [(k, ordered(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [ordered(v) for v in value]
+    return value
+
+
+def body(response):
+    """The response JSON with object order kept (see ordered)."""
+    assert response.headers["Content-Type"].split(";")[0].strip() == "application/json"
+    return json.loads(response.text, object_pairs_hook=lambda pairs: [tuple(p) for p in pairs])
+
+
+def ms(moment):
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{moment.microsecond // 1000:03d}Z"
+
+
+CREATED = (NOW - timedelta(minutes=5)).replace(microsecond=123987)
+EXPIRES = (NOW + timedelta(days=1)).replace(microsecond=456999)
+UPLOADED = (NOW - timedelta(minutes=2)).replace(microsecond=999999)
+
+
+@pytest.fixture
+def acme(world):
+    """Ada owns Acme: an API key, one session with two destinations, one partial upload."""
+    ada = world.user("Ada")
+    acme = world.project(ada, "Acme")
+    key = world.api_key(acme)
+    session = world.session(acme, created_at=CREATED, expires_at=EXPIRES, tags=["wedding"],
+                            destinations=("webhook", "s3"))
+    upload = world.upload(session, ["sent", "failed"], created_at=UPLOADED, filename="IMG_1.jpg",
+                          size=2048, mime="image/png", source="gallery")
+    # A stranger's project, which must stay invisible.
+    grace = world.user("Grace")
+    other = world.session(world.project(grace, "Other"), created_at=CREATED)
+    world.upload(other, ["sent"])
+    world.load()
+    return {"ada": ada, "acme": acme, "key": key, "session": session, "upload": upload}
+
+
+def expected(ids):
+    session_row = {
+        "id": ids["session"], "createdAt": ms(CREATED), "expiresAt": ms(EXPIRES),
+        "status": "active", "projectId": ids["acme"], "projectName": "Acme", "imagesCount": 1,
+        "imagesDelivered": 1, "imagesFailed": 1, "destinationsCount": 2, "tags": ["wedding"],
+        "longPollingEnabled": False}
+    upload_row = {
+        "id": ids["upload"], "filename": "IMG_1.jpg", "sizeBytes": 2048, "mimeType": "image/png",
+        "source": "gallery", "isEncrypted": False, "createdAt": ms(UPLOADED),
+        "sessionId": ids["session"], "projectId": ids["acme"], "projectName": "Acme",
+        "destinationsTotal": 2, "destinationsDelivered": 1, "destinationsFailed": 1,
+        "destinationsBreakdown": [{"type": "s3", "count": 1}, {"type": "webhook", "count": 1}],
+        "status": "partial"}
+    now = datetime.now(timezone.utc)
+    this_month = int((CREATED.year, CREATED.month) == (now.year, now.month))
+    return {
+        "/api/v1/sessions/recent": [session_row],
+        "/api/v1/sessions": {"data": [session_row], "total": 1, "page": 1, "pageSize": 20,
+                             "totalPages": 1},
+        "/api/v1/uploads/recent": [upload_row],
+        "/api/v1/uploads": {"data": [upload_row], "total": 1, "page": 1, "pageSize": 20,
+                            "totalPages": 1},
+        "/api/v1/stats": {
+            "sessionsThisMonth": this_month, "sessionsTotal": 1, "imagesUploaded": 1,
+            "imagesDelivered": 1, "deliverySuccessRate": 50, "totalProjects": 1, "activeKeys": 1,
+            "topProjects": [{"id": ids["acme"], "name": "Acme", "sessions": 1}] if this_month else []},
+    }
+
+
+ENDPOINTS = ["/api/v1/sessions/recent", "/api/v1/sessions", "/api/v1/uploads/recent",
+             "/api/v1/uploads", "/api/v1/stats"]
+
+
+@pytest.mark.parametrize("credential", ["jwt", "key"])
+def test_every_endpoint_over_http(server, acme, credential):
+    """Each endpoint answers 200 with exactly the SPEC's JSON, for a JWT and an API key alike."""
+    token = make_token(acme["ada"]) if credential == "jwt" else acme["key"]
+    want = expected(acme)
+    for path in ENDPOINTS:
+        response = requests.get(server + path, headers=bearer(token), timeout=5)
+        assert response.status_code == 200, (path, response.text)
+        assert body(response) == ordered(want[path]), path
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.text
+    pairs = body(response)
+    keys = [k for k, _ in pairs]
+    assert keys[:2] == ["error", "message"] and set(keys) <= {"error", "message", "requestId"}
+    assert dict(pairs)["error"] == code
+    assert isinstance(dict(pairs)["message"], str) and dict(pairs)["message"]
+
+
+@pytest.mark.parametrize("headers", [{}, bearer("aptr_unknown_key_0000000000000000"),
+                                     bearer("not.a.jwt"), {"Authorization": "Basic YTpi"}])
+def test_401_over_http_is_json_with_www_authenticate(server, headers):
+    response = requests.get(server + "/api/v1/sessions", headers=headers, timeout=5)
+    assert_error(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nope", "/", "/api/v1/sessions/recent/extra",
+                                  "/api/v2/stats"])
+def test_404_over_http_is_json(server, path):
+    """Unknown paths are 404 whatever the credentials."""
+    assert_error(requests.get(server + path, timeout=5), 404, "not_found")
+    assert_error(requests.get(server + path, headers=bearer("aptr_x"), timeout=5),
+                 404, "not_found")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_405_over_http_is_json(server, method):
+    """A wrong method on a known path is 405 even without credentials."""
+    response = requests.request(method, server + "/api/v1/stats", timeout=5)
+    assert_error(response, 405, "method_not_allowed")
+    assert "GET" in response.headers.get("Allow", "")
+
+
+@pytest.mark.parametrize("query", ["/api/v1/sessions?page=0", "/api/v1/uploads?pageSize=abc",
+                                   "/api/v1/sessions/recent?limit=-1",
+                                   "/api/v1/uploads?page=2147483648"])
+def test_400_over_http_is_json(server, acme, query):
+    response = requests.get(server + query, headers=bearer(make_token(acme["ada"])), timeout=5)
+    assert_error(response, 400, "invalid_parameter")
+
+
+def test_both_workers_serve_concurrent_requests(server, acme):
+    """Several parallel connections all get the same answer (one pool per worker)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = make_token(acme["ada"])
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(
+            lambda _: requests.get(server + "/api/v1/stats", headers=bearer(token), timeout=5),
+            range(16)))
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.text for r in responses}) == 1
