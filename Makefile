@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test stop-db clean
+.PHONY: run test soak stop-db clean
 
 $(VENV)/installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -24,3 +24,8 @@ stop-db: $(VENV)/installed
 
 clean: stop-db
 	rm -rf $(VENV) .dev
+
+# Load and soak (issue 3): wrk against gunicorn on the demo world, then across a database restart.
+soak: $(VENV)/installed
+	@command -v wrk >/dev/null || { echo "make soak needs wrk: apt-get install wrk"; exit 1; }
+	$(BIN)/python bench/soak.py

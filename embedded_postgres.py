@@ -36,7 +36,9 @@ def start(data_dir):
         pgserver = None
     if pgserver is not None:
         try:
-            return pgserver.get_server(data_dir, cleanup_mode=None).get_uri()
+            server = pgserver.get_server(data_dir, cleanup_mode=None)
+            server.ensure_postgres_running()  # the handle is cached per process; it may be stopped
+            return server.get_uri()
         except Exception as exc:  # pgserver's own failure modes are many; fall back
             print(f"pgserver could not start ({exc}); trying PostgreSQL on PATH",
                   file=sys.stderr)
