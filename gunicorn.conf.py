@@ -1,0 +1,27 @@
+"""gunicorn settings, read automatically by `gunicorn wsgi:app` run from this folder.
+
+gunicorn refuses malformed or oversized requests (request line, header count and size
+limits) before the app sees them; by default it answers with an HTML page. Here those
+refusals use the API's JSON error envelope and protective headers instead.
+"""
+
+import json
+
+from gunicorn import util
+
+_CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long",
+          417: "expectation_failed", 431: "request_header_fields_too_large",
+          500: "internal_error", 501: "not_implemented"}
+
+
+def write_json_error(sock, status_int, reason, mesg):
+    """gunicorn's write_error, answering with {"error", "message"} instead of HTML."""
+    body = json.dumps({"error": _CODES.get(status_int, "bad_request"),
+                       "message": f"{reason}."}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+            "Content-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
+            f"Cache-Control: no-store\r\nContent-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+util.write_error = write_json_error
