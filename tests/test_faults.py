@@ -38,12 +38,8 @@ API_TABLES = ["users", "projects", "members", "api_keys", "upload_sessions", "de
 
 
 def _start_postgres(data_dir):
-    """embedded_postgres.start in a child process.
-
-    pgserver caches one server handle per data dir for the life of a process, so a second
-    start() in the same process after stop() would return the old URL without starting the
-    server; a child process also keeps pgserver's exit hooks away from a deleted data dir.
-    """
+    """embedded_postgres.start in a child process, so pgserver's per-process handle and
+    exit hooks never outlive the data dir this module deletes."""
     code = "import sys, embedded_postgres as e; print(e.start(sys.argv[1]))"
     done = subprocess.run([sys.executable, "-c", code, str(data_dir)], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
