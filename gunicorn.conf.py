@@ -25,3 +25,7 @@ def write_json_error(sock, status_int, reason, mesg):
 
 
 util.write_error = write_json_error
+
+# gunicorn's control socket (one fixed path per host) is unused here, and two servers on
+# one machine would fight over it.
+control_socket_disable = True
