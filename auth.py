@@ -19,8 +19,8 @@ from errors import Unauthorized
 from queries import callers
 
 API_KEY_PREFIX = "aptr_"
-# Exactly one credential of printable ASCII after the scheme (RFC 6750 allows no more).
-_BEARER = re.compile(r"Bearer ([!-~]+)", re.IGNORECASE)
+# Exactly one credential of printable ASCII after the scheme and its spaces (RFC 6750).
+_BEARER = re.compile(r"Bearer +([!-~]+)", re.IGNORECASE)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 

@@ -203,6 +203,13 @@ def test_valid_token_of_existing_user_is_200(get, tenant):
     assert len(response.get_json()) == 1
 
 
+@pytest.mark.parametrize("header", ["Bearer  {}", "bearer {}", "BEARER {}", " Bearer {} "])
+def test_scheme_is_case_insensitive_and_may_be_followed_by_several_spaces(client, tenant, header):
+    # RFC 6750: "Bearer" 1*SP b64token, and auth schemes are case-insensitive (RFC 9110).
+    response = client.get(PATH, headers={"Authorization": header.format(make_token(tenant.user))})
+    assert response.status_code == 200
+
+
 def test_hand_built_hs256_token_is_accepted(get, tenant):
     # Control for the hand-built cases: the builder itself makes tokens the app accepts.
     assert get(PATH, hand_token(claims(tenant.user))).status_code == 200
