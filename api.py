@@ -1,14 +1,16 @@
 """The Project Data API blueprint: five read-only endpoints over the caller's scope."""
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 
 from auth import require_caller
+from database import release_request_connection, request_connection
 from queries import sessions, stats, uploads
 from schemas.params import LimitParams, PageParams, load_params
 from schemas.rows import SessionRow, Stats, UploadRow, page_of
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(require_caller)
+bp.teardown_request(release_request_connection)
 
 LIMIT_PARAMS = LimitParams()
 PAGE_PARAMS = PageParams()
@@ -19,15 +21,9 @@ UPLOAD_PAGE = page_of(UploadRow)()
 STATS = Stats()
 
 
-def _connection():
-    """A pooled connection; its one transaction is a read-only snapshot (see database.py)."""
-    return current_app.extensions["db_pool"].connection()
-
-
 def _recent(list_rows, schema):
     limit = load_params(LIMIT_PARAMS, request.args)["limit"]
-    with _connection() as conn:
-        rows = list_rows(conn, g.caller.project_ids, limit=limit)
+    rows = list_rows(request_connection(), g.caller.project_ids, limit=limit)
     return schema.dump(rows)
 
 
@@ -35,10 +31,11 @@ def _paged(list_rows, count_rows, schema):
     params = load_params(PAGE_PARAMS, request.args)
     page, page_size = params["page"], params["page_size"]
     offset = (page - 1) * page_size
-    with _connection() as conn:
-        total = count_rows(conn, g.caller.project_ids)
-        rows = list_rows(conn, g.caller.project_ids, limit=page_size, offset=offset) \
-            if offset < total else []
+    # One read-only REPEATABLE READ transaction: the page and its total share a snapshot.
+    conn = request_connection()
+    total = count_rows(conn, g.caller.project_ids)
+    rows = list_rows(conn, g.caller.project_ids, limit=page_size, offset=offset) \
+        if offset < total else []
     return schema.dump({
         "data": rows,
         "total": total,
@@ -75,6 +72,4 @@ def list_uploads():
 @bp.get("/stats", provide_automatic_options=False)
 def project_stats():
     """Aggregate figures over every project in scope."""
-    with _connection() as conn:
-        row = stats.project_stats(conn, g.caller.project_ids)
-    return STATS.dump(row)
+    return STATS.dump(stats.project_stats(request_connection(), g.caller.project_ids))

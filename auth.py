@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass
 
 import jwt
-from flask import current_app, g, request
+from flask import g, request
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 
+from database import request_connection
 from errors import Unauthorized
 from queries import callers
 
@@ -81,7 +82,7 @@ def caller_for_user(conn, user_id):
     return Caller(kind="user", id=user_id, project_ids=row["project_ids"])
 
 
-def resolve_caller(pool):
+def resolve_caller():
     """Authenticate the current request; raises Unauthorized.
 
     Tokens are verified before a connection is taken, so a forged token costs no
@@ -89,13 +90,11 @@ def resolve_caller(pool):
     """
     credential = bearer_credential()
     if credential.startswith(API_KEY_PREFIX):
-        with pool.connection() as conn:
-            return caller_from_api_key(conn, credential)
+        return caller_from_api_key(request_connection(), credential)
     user_id = verified_claims(credential)["sub"].lower()
-    with pool.connection() as conn:
-        return caller_for_user(conn, user_id)
+    return caller_for_user(request_connection(), user_id)
 
 
 def require_caller():
     """before_request hook: resolve the caller once and keep it in g.caller."""
-    g.caller = resolve_caller(current_app.extensions["db_pool"])
+    g.caller = resolve_caller()

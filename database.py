@@ -1,6 +1,7 @@
 """The per-process connection pool the API reads through, and direct connections for commands."""
 
 import psycopg
+from flask import current_app, g
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -44,6 +45,25 @@ def create_pool(settings):
     )
     pool.open(wait=False)
     return pool
+
+
+def request_connection():
+    """The current request's pooled connection, taken on first use.
+
+    Authentication and the view share it, so a request costs one checkout and reads
+    one snapshot. Raises PoolTimeout when the database cannot be reached in time.
+    """
+    if "db" not in g:
+        g.db = current_app.extensions["db_pool"].getconn()
+    return g.db
+
+
+def release_request_connection(_exc=None):
+    """teardown_request hook: hand the connection back; the pool rolls back its read-only
+    transaction, or discards it if it broke."""
+    conn = g.pop("db", None)
+    if conn is not None:
+        current_app.extensions["db_pool"].putconn(conn)
 
 
 def connect(database_url, **kwargs):
