@@ -3,13 +3,11 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 
 import psutil
 import psycopg
@@ -23,10 +21,8 @@ from fixture import load_fixture
 from queries.migrations import API_ROLE, apply_migrations
 from tests.builders import NOW, World
 from tests.conftest import TEST_SECRET, bearer, make_token
+from tests.servers import REPO, running_gunicorn
 
-REPO = Path(__file__).resolve().parents[1]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-START_TIMEOUT = 15.0
 WORKERS = 2
 # The default DB_POOL_TIMEOUT_SECONDS is 3 s: a 503 must come well before a client gives up.
 UNAVAILABLE_WITHIN = 5.0
@@ -81,57 +77,24 @@ def pg():
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _workers(process):
     return sorted(child.pid for child in psutil.Process(process.pid).children())
 
 
 @contextmanager
-def running_gunicorn(url, log_dir, **settings):
-    """A `gunicorn wsgi:app --workers 2` on a free port, with default DB_* settings unless given."""
-    port = _free_port()
-    log = log_dir / f"gunicorn-{port}.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "JWT_"))}
-    env.update({"DATABASE_URL": url, "JWT_SECRET_KEY": TEST_SECRET, "JWT_ALGORITHM": "HS256",
-                **settings})
-    with open(log, "wb") as stderr:
-        process = subprocess.Popen(
-            [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS),
-             "wsgi:app"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                requests.get(f"{base}/api/v1/stats", timeout=0.5)
-                if len(_workers(process)) == WORKERS:
-                    break
-            except (requests.ConnectionError, requests.Timeout):  # still booting
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn not ready within {START_TIMEOUT}s:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield base, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def gunicorn_on(url, log_dir, **settings):
+    """servers.running_gunicorn on `url`, ready once all its workers have booted."""
+    log = log_dir / f"gunicorn-{len(list(log_dir.iterdir()))}.log"
+    with running_gunicorn(log, workers=WORKERS, DATABASE_URL=url,
+                          ready=lambda process: len(_workers(process)) == WORKERS,
+                          **settings) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def server(pg, tmp_path_factory):
     """(base URL, master process) of a gunicorn with every DB_* setting at its default."""
-    with running_gunicorn(pg["url"], tmp_path_factory.mktemp("gunicorn")) as running:
+    with gunicorn_on(pg["url"], tmp_path_factory.mktemp("gunicorn")) as running:
         yield running
 
 
@@ -230,7 +193,7 @@ def test_terminated_pool_connections_are_replaced_not_500(pg, server):
 @pytest.fixture
 def slow_server(pg, tmp_path):
     """A second gunicorn whose statement_timeout is 300 ms."""
-    with running_gunicorn(pg["url"], tmp_path, DB_STATEMENT_TIMEOUT_MS="300") as running:
+    with gunicorn_on(pg["url"], tmp_path, DB_STATEMENT_TIMEOUT_MS="300") as running:
         yield running
 
 

@@ -1,64 +1,22 @@
 """The real server: `gunicorn wsgi:app` with two workers, spoken to over HTTP with requests."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import requests
 
 from tests.builders import NOW
-from tests.conftest import TEST_SECRET, bearer, make_token
-
-REPO = Path(__file__).resolve().parents[1]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-START_TIMEOUT = 15.0
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import bearer, make_token
+from tests.servers import running_gunicorn
 
 
 @pytest.fixture(scope="module")
 def server(database_url, tmp_path_factory):
     """Base URL of a running gunicorn on a free port; stopped after the module."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("gunicorn") / "stderr.log"
-    env = {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET_KEY": TEST_SECRET,
-           "JWT_ALGORITHM": "HS256"}
-    with open(log, "wb") as stderr:
-        process = subprocess.Popen(
-            [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                requests.get(f"{base}/api/v1/stats", timeout=0.5)
-                break
-            except (requests.ConnectionError, requests.Timeout):  # still booting
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not answer within {START_TIMEOUT}s:\n{log.read_text()}")
-            time.sleep(0.1)
+    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    with running_gunicorn(log, DATABASE_URL=database_url) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def ordered(value):

@@ -5,15 +5,10 @@ import hashlib
 import hmac
 import json
 import logging
-import os
-import socket
-import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import psycopg
@@ -25,10 +20,8 @@ from app import create_app
 from fixture import load_fixture
 from tests.builders import NOW, World, new_id
 from tests.conftest import TEST_SECRET, bearer, empty_tables, make_token
+from tests.servers import running_gunicorn
 
-REPO = Path(__file__).resolve().parents[1]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-START_TIMEOUT = 15.0
 ENDPOINTS = ["/api/v1/sessions/recent", "/api/v1/sessions", "/api/v1/uploads/recent",
              "/api/v1/uploads", "/api/v1/stats"]
 PATH = "/api/v1/sessions"
@@ -305,47 +298,12 @@ def test_app_logs_carry_no_credential(app, down_app, tenant, caplog):
 
 # --- c) the same through a real gunicorn, access log on ------------------------------------
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def gunicorn(log, **settings):
-    """`gunicorn wsgi:app` at debug level with the access log on stdout; both streams go to `log`."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "JWT_"))}
-    env.update({"JWT_SECRET_KEY": TEST_SECRET, "JWT_ALGORITHM": "HS256", **settings})
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", "1",
-             "--log-level", "debug", "--access-logfile", "-",
-             # Other test servers may run at once; they would share the default control socket.
-             "--no-control-socket", "wsgi:app"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                requests.get(f"{base}/api/v1/stats", timeout=0.5)
-                break
-            except (requests.ConnectionError, requests.Timeout):  # still booting
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not answer within {START_TIMEOUT}s:\n{log.read_text()}")
-            time.sleep(0.1)
+    """One debug-level worker with the access log on, everything it prints going to `log`."""
+    with running_gunicorn(log, workers=1, args=("--log-level", "debug", "--access-logfile", "-"),
+                          **settings) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # Secrets travel only in headers and cookies here: a credential a client puts in the URL
