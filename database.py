@@ -2,6 +2,7 @@
 
 import psycopg
 from flask import current_app, g
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -59,11 +60,17 @@ def request_connection():
 
 
 def release_request_connection(_exc=None):
-    """teardown_request hook: hand the connection back; the pool rolls back its read-only
-    transaction, or discards it if it broke."""
+    """teardown_request hook: end the read-only transaction and hand the connection back
+    (the pool discards it if it broke)."""
     conn = g.pop("db", None)
-    if conn is not None:
-        current_app.extensions["db_pool"].putconn(conn)
+    if conn is None:
+        return
+    if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+        try:
+            conn.rollback()  # nothing was written; ending it here keeps the pool from warning
+        except psycopg.Error:
+            pass  # a dead connection: putconn sees it and drops it
+    current_app.extensions["db_pool"].putconn(conn)
 
 
 def connect(database_url, **kwargs):
