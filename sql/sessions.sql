@@ -1,10 +1,17 @@
 -- name: list_sessions
 -- One page of the caller's sessions, newest first, with per-session image and destination counts.
 WITH page AS (
+    -- Each project's newest rows from its index, then merged: `project_id = ANY(...)`
+    -- with ORDER BY ... LIMIT would sort every row of every project in scope.
     SELECT s.id, s.project_id, s.created_at, s.expires_at, s.status, s.tags,
            s.long_polling_enabled
-    FROM upload_sessions s
-    WHERE s.project_id = ANY(%(project_ids)s)
+    FROM unnest(%(project_ids)s::uuid[]) AS scope (project_id)
+    CROSS JOIN LATERAL (
+        SELECT * FROM upload_sessions s
+        WHERE s.project_id = scope.project_id
+        ORDER BY s.created_at DESC, s.id DESC
+        LIMIT %(limit)s + %(offset)s
+    ) AS s
     ORDER BY s.created_at DESC, s.id DESC
     LIMIT %(limit)s OFFSET %(offset)s
 ),

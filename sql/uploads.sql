@@ -1,10 +1,17 @@
 -- name: list_uploads
 -- One page of the caller's uploads, newest first, with delivery counts, breakdown and status.
 WITH page AS (
+    -- Each project's newest rows from its index, then merged: `project_id = ANY(...)`
+    -- with ORDER BY ... LIMIT would sort every row of every project in scope.
     SELECT u.id, u.session_id, u.project_id, u.filename, u.size_bytes, u.mime_type,
            u.source, u.is_encrypted, u.created_at
-    FROM uploads u
-    WHERE u.project_id = ANY(%(project_ids)s)
+    FROM unnest(%(project_ids)s::uuid[]) AS scope (project_id)
+    CROSS JOIN LATERAL (
+        SELECT * FROM uploads u
+        WHERE u.project_id = scope.project_id
+        ORDER BY u.created_at DESC, u.id DESC
+        LIMIT %(limit)s + %(offset)s
+    ) AS u
     ORDER BY u.created_at DESC, u.id DESC
     LIMIT %(limit)s OFFSET %(offset)s
 ),
