@@ -15,6 +15,7 @@ import demo
 from auth import API_KEY_PREFIX, hash_api_key
 from fixture import FixtureError, load_fixture
 from queries import load_queries
+from queries.generate import generate_world
 from queries.migrations import apply_migrations
 
 _SQL = load_queries("keys.sql", {
@@ -61,8 +62,23 @@ def load_fixture_command(path):
 
 @click.command("demo-data")
 @with_appcontext
-def demo_data_command():
-    """Load the small demo world (users, projects, sessions over several months, every status)."""
+@click.option("--uploads", type=click.IntRange(min=1), default=None,
+              help="Generate a large benchmark world with this many uploads instead.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
+              help="With --uploads: the seed that makes the world reproducible.")
+def demo_data_command(uploads, seed):
+    """Load the small demo world, or with --uploads N generate a large benchmark world.
+
+    The large world ends with one JSON line naming a heavy user, a light user and an API
+    key of one of the heavy user's projects.
+    """
+    if uploads is not None:
+        with _connect() as conn:
+            callers = generate_world(conn, uploads=uploads, seed=seed)
+        click.echo(json.dumps({"heavyUserId": str(callers["heavy_user_id"]),
+                               "lightUserId": str(callers["light_user_id"]),
+                               "apiKey": callers["api_key"]}))
+        return
     try:
         with _connect() as conn:
             counts = load_fixture(conn, demo.demo_document())

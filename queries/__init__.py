@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 _HEADER = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
@@ -36,6 +38,12 @@ class Query:
         self._check(params)
         # Without parameters the simple protocol runs, which allows several statements.
         return conn.execute(self.sql, params or None)
+
+    def execute_script(self, conn, **params):
+        """Run a script of several statements, its parameters bound client-side."""
+        self._check(params)
+        with psycopg.ClientCursor(conn) as cursor:
+            cursor.execute(self.sql, params)
 
     def execute_many(self, conn, rows):
         """Run the statement once per dict of parameters, pipelined."""
