@@ -53,6 +53,18 @@ def validate_document(raw):
         raise FixtureError(error_paths(exc.normalized_messages())) from None
 
 
+def _entries(doc, key):
+    """(path, entry) for every entry of a top-level list, paths spelled as in the document."""
+    name = "apiKeys" if key == "api_keys" else key
+    return [(f"{name}[{i}]", entry) for i, entry in enumerate(doc[key])]
+
+
+def _destinations(doc):
+    """(path, destination) for every destination of every session."""
+    return [(f"{path}.destinations[{j}]", d)
+            for path, s in _entries(doc, "sessions") for j, d in enumerate(s["destinations"])]
+
+
 class _References:
     """What ids resolve to, from the document first and the database second."""
 
@@ -62,16 +74,16 @@ class _References:
         self.session_project = {s["id"]: s["project_id"] for s in doc["sessions"]}
         self.destination_session = {d["id"]: s["id"]
                                     for s in doc["sessions"] for d in s["destinations"]}
-        self.upload_session = {u["id"]: u["session_id"] for u in doc["uploads"]}
         self._add_existing(conn, doc)
 
     def _add_existing(self, conn, doc):
-        wanted_users = {p["owner_id"] for p in doc["projects"]} | {m["user_id"] for m in doc["members"]}
-        wanted_projects = ({m["project_id"] for m in doc["members"]}
-                           | {k["project_id"] for k in doc["api_keys"]}
-                           | {s["project_id"] for s in doc["sessions"]})
+        wanted_users = ({p["owner_id"] for p in doc["projects"]}
+                        | {m["user_id"] for m in doc["members"]})
+        wanted_projects = {e["project_id"] for key in ("members", "api_keys", "sessions")
+                           for e in doc[key]}
         wanted_sessions = {u["session_id"] for u in doc["uploads"]}
-        wanted_destinations = {d["destination_id"] for u in doc["uploads"] for d in u["deliveries"]}
+        wanted_destinations = {d["destination_id"]
+                               for u in doc["uploads"] for d in u["deliveries"]}
         self.users |= {r["id"] for r in _SQL["find_users"].all(
             conn, ids=list(wanted_users - self.users))}
         self.projects |= {r["id"] for r in _SQL["find_projects"].all(
@@ -86,7 +98,7 @@ class _References:
 
 def taken_problems(conn, doc):
     """Entries whose id (or API key) the database already holds, by path."""
-    destinations = [d for s in doc["sessions"] for d in s["destinations"]]
+    destinations = _destinations(doc)
     taken = {(row["entity"], row["taken"]) for row in _SQL["find_taken_ids"].all(
         conn,
         user_ids=[u["id"] for u in doc["users"]],
@@ -94,69 +106,65 @@ def taken_problems(conn, doc):
         api_key_ids=[k["id"] for k in doc["api_keys"]],
         key_hashes=[hash_api_key(k["key"]) for k in doc["api_keys"]],
         session_ids=[s["id"] for s in doc["sessions"]],
-        destination_ids=[d["id"] for d in destinations],
+        destination_ids=[d["id"] for _, d in destinations],
         upload_ids=[u["id"] for u in doc["uploads"]])}
-    problems = []
-    for entity, key in (("users", "users"), ("projects", "projects"), ("apiKeys", "api_keys"),
-                        ("sessions", "sessions"), ("uploads", "uploads")):
-        problems += [f"{entity}[{i}].id: {entry['id']} is already in the database"
-                     for i, entry in enumerate(doc[key]) if (entity, str(entry["id"])) in taken]
-    problems += [f"apiKeys[{i}].key: this key is already in the database"
-                 for i, entry in enumerate(doc["api_keys"])
+    # find_taken_ids names each entity as the document's top-level key does.
+    entries = [entry for key in ("users", "projects", "api_keys", "sessions", "uploads")
+               for entry in _entries(doc, key)]
+    problems = [f"{path}.id: {entry['id']} is already in the database"
+                for path, entry in entries if (path.split("[")[0], str(entry["id"])) in taken]
+    problems += [f"{path}.key: this key is already in the database"
+                 for path, entry in _entries(doc, "api_keys")
                  if ("apiKeys.key", hash_api_key(entry["key"]).hex()) in taken]
-    problems += [f"sessions[{i}].destinations[{j}].id: {d['id']} is already in the database"
-                 for i, s in enumerate(doc["sessions"]) for j, d in enumerate(s["destinations"])
-                 if ("destinations", str(d["id"])) in taken]
+    problems += [f"{path}.id: {d['id']} is already in the database"
+                 for path, d in destinations if ("destinations", str(d["id"])) in taken]
     return problems
 
 
-def _duplicates(label, keys):
+def _duplicates(label, keyed):
+    """A problem for every (path, key) whose key was seen before."""
     seen, problems = set(), []
-    for path, key in keys:
+    for path, key in keyed:
         if key in seen:
             problems.append(f"{path}: duplicate {label} {key}")
         seen.add(key)
     return problems
 
 
-def reference_problems(doc, refs):
-    """Every dangling reference or duplicate in the document, by path."""
+def duplicate_problems(doc):
+    """Ids, keys and memberships that the document gives twice."""
     problems = []
-    problems += _duplicates("user id", ((f"users[{i}].id", u["id"]) for i, u in enumerate(doc["users"])))
-    problems += _duplicates("project id", ((f"projects[{i}].id", p["id"]) for i, p in enumerate(doc["projects"])))
-    problems += _duplicates("membership", ((f"members[{i}]", (m["project_id"], m["user_id"]))
-                                           for i, m in enumerate(doc["members"])))
-    problems += _duplicates("API key id", ((f"apiKeys[{i}].id", k["id"]) for i, k in enumerate(doc["api_keys"])))
-    problems += _duplicates("API key", ((f"apiKeys[{i}].key", k["key"]) for i, k in enumerate(doc["api_keys"])))
-    problems += _duplicates("session id", ((f"sessions[{i}].id", s["id"]) for i, s in enumerate(doc["sessions"])))
-    problems += _duplicates("destination id", (
-        (f"sessions[{i}].destinations[{j}].id", d["id"])
-        for i, s in enumerate(doc["sessions"]) for j, d in enumerate(s["destinations"])))
-    problems += _duplicates("upload id", ((f"uploads[{i}].id", u["id"]) for i, u in enumerate(doc["uploads"])))
-    for i, project in enumerate(doc["projects"]):
-        if project["owner_id"] not in refs.users:
-            problems.append(f"projects[{i}].ownerId: no user {project['owner_id']}")
-    for i, member in enumerate(doc["members"]):
-        if member["project_id"] not in refs.projects:
-            problems.append(f"members[{i}].projectId: no project {member['project_id']}")
-        if member["user_id"] not in refs.users:
-            problems.append(f"members[{i}].userId: no user {member['user_id']}")
-    for i, key in enumerate(doc["api_keys"]):
-        if key["project_id"] not in refs.projects:
-            problems.append(f"apiKeys[{i}].projectId: no project {key['project_id']}")
-    for i, session in enumerate(doc["sessions"]):
-        if session["project_id"] not in refs.projects:
-            problems.append(f"sessions[{i}].projectId: no project {session['project_id']}")
-    for i, upload in enumerate(doc["uploads"]):
-        if upload["session_id"] not in refs.session_project:
-            problems.append(f"uploads[{i}].sessionId: no session {upload['session_id']}")
+    for key, field, label in (("users", "id", "user id"), ("projects", "id", "project id"),
+                              ("api_keys", "id", "API key id"), ("api_keys", "key", "API key"),
+                              ("sessions", "id", "session id"), ("uploads", "id", "upload id")):
+        problems += _duplicates(label, ((f"{path}.{field}", e[field])
+                                        for path, e in _entries(doc, key)))
+    problems += _duplicates("destination id",
+                            ((f"{path}.id", d["id"]) for path, d in _destinations(doc)))
+    problems += _duplicates("membership", ((path, (m["project_id"], m["user_id"]))
+                                           for path, m in _entries(doc, "members")))
+    for path, upload in _entries(doc, "uploads"):
         problems += _duplicates("delivery to destination", (
-            (f"uploads[{i}].deliveries[{j}].destinationId", d["destination_id"])
+            (f"{path}.deliveries[{j}].destinationId", d["destination_id"])
             for j, d in enumerate(upload["deliveries"])))
+    return problems
+
+
+def reference_problems(doc, refs):
+    """Every reference that resolves neither in the document nor in the database, by path."""
+    checks = [("projects", "owner_id", "ownerId", "user", refs.users),
+              ("members", "project_id", "projectId", "project", refs.projects),
+              ("members", "user_id", "userId", "user", refs.users),
+              ("api_keys", "project_id", "projectId", "project", refs.projects),
+              ("sessions", "project_id", "projectId", "project", refs.projects),
+              ("uploads", "session_id", "sessionId", "session", refs.session_project)]
+    problems = [f"{path}.{name}: no {kind} {entry[field]}"
+                for key, field, name, kind, known in checks
+                for path, entry in _entries(doc, key) if entry[field] not in known]
+    for path, upload in _entries(doc, "uploads"):
         for j, delivery in enumerate(upload["deliveries"]):
-            owner = refs.destination_session.get(delivery["destination_id"])
-            if owner != upload["session_id"]:
-                problems.append(f"uploads[{i}].deliveries[{j}].destinationId: "
+            if refs.destination_session.get(delivery["destination_id"]) != upload["session_id"]:
+                problems.append(f"{path}.deliveries[{j}].destinationId: "
                                 f"{delivery['destination_id']} is not a destination of session "
                                 f"{upload['session_id']}")
     return problems
@@ -192,7 +200,8 @@ def load_fixture(conn, raw):
     try:
         with conn.transaction():
             refs = _References(conn, doc)
-            problems = taken_problems(conn, doc) + reference_problems(doc, refs)
+            problems = (duplicate_problems(doc) + taken_problems(conn, doc)
+                        + reference_problems(doc, refs))
             if problems:
                 raise FixtureError(problems)
             _insert(conn, doc, refs)
