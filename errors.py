@@ -74,8 +74,8 @@ def _handle_http_exception(exc):
     error = ApiError(_HTTP_MESSAGES.get(exc.code) or exc.description or exc.name)
     error.status = exc.code or 500
     error.code = _HTTP_CODES.get(error.status, exc.name.lower().replace(" ", "_"))
-    allow = exc.get_headers() and dict(exc.get_headers()).get("Allow")
-    return error_response(error, {"Allow": allow} if allow else None)
+    # Keep what HTTP requires of the framework's answer (Allow on 405), nothing else.
+    return error_response(error, {k: v for k, v in exc.get_headers() if k == "Allow"})
 
 
 def _handle_database_unavailable(exc):
