@@ -17,6 +17,7 @@ from fixture import FixtureError, load_fixture
 from queries import load_queries
 from queries.generate import generate_world
 from queries.migrations import apply_migrations
+from queries.rollups import rebuild_rollups, rollup_drift
 
 _SQL = load_queries("keys.sql", {
     "find_project": {"project_id"},
@@ -120,8 +121,28 @@ def issue_token_command(user_id, minutes):
     click.echo(create_access_token(identity=str(user_id), expires_delta=lifetime))
 
 
+@click.command("reconcile")
+@with_appcontext
+@click.option("--fix", is_flag=True, help="Rebuild every rollup from the base tables.")
+def reconcile_command(fix):
+    """Compare every rollup with a fresh count; report drift, and with --fix repair it."""
+    with _connect() as conn:
+        drift = rollup_drift(conn)
+        for row in drift[:50]:
+            click.echo(f"drift {row['rollup']} {row['key']}: stored {row['stored']}, "
+                       f"expected {row['expected']}")
+        if len(drift) > 50:
+            click.echo(f"... and {len(drift) - 50} more")
+        click.echo(f"{len(drift)} rollup rows drifted")
+        if fix and drift:
+            rebuild_rollups(conn)
+            click.echo(f"rebuilt; {len(rollup_drift(conn))} rollup rows drift now")
+    if drift and not fix:
+        raise SystemExit(1)
+
+
 def register(app):
     """Attach every command to the app's CLI."""
     for command in (init_db_command, load_fixture_command, demo_data_command,
-                    create_api_key_command, issue_token_command):
+                    create_api_key_command, issue_token_command, reconcile_command):
         app.cli.add_command(command)

@@ -96,6 +96,9 @@ FROM (SELECT u.id AS upload_id, d.id AS destination_id, u.session_id, u.project_
       FROM gen_uploads u
       JOIN gen_destinations d ON d.session_id = u.session_id) AS pairs;
 
+-- Triggers were off with the foreign-key checks: count the rollups once, set-wise.
+SELECT rebuild_rollups();
+
 -- name: generated_callers
 -- Who to call the generated world as: the heavy and light users, and a key of the heavy user.
 SELECT md5(%(seed)s || ':u:1')::uuid AS heavy_user_id,

@@ -12,4 +12,5 @@ GRANT USAGE ON SCHEMA public TO apertur_api;
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM apertur_api;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM apertur_api;
 GRANT SELECT ON users, projects, members, api_keys, upload_sessions, destinations, uploads,
-    deliveries, schema_migrations TO apertur_api;
+    deliveries, project_rollups, project_month_rollups, session_rollups, upload_rollups,
+    schema_migrations TO apertur_api;

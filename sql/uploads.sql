@@ -61,7 +61,7 @@ LEFT JOIN per_upload pu ON pu.upload_id = p.id
 ORDER BY p.created_at DESC, p.id DESC;
 
 -- name: count_uploads
--- How many uploads the caller can see.
-SELECT count(*) AS total
-FROM uploads
+-- How many uploads the caller can see, from the rollups.
+SELECT coalesce(sum(uploads), 0)::bigint AS total
+FROM project_rollups
 WHERE project_id = ANY(%(project_ids)s);

@@ -202,9 +202,10 @@ def test_statement_timeout_answers_503(pg, slow_server):
     base, _ = slow_server
     key = pg["credentials"]["key"]
     with database.connect(pg["url"]) as locker:
-        locker.execute("LOCK TABLE uploads IN ACCESS EXCLUSIVE MODE")
+        locker.execute("LOCK TABLE upload_sessions, uploads, project_rollups "
+                       "IN ACCESS EXCLUSIVE MODE")
         try:
-            # Every endpoint reads uploads (counts, rows or stats).
+            # Every endpoint reads one of these (session rows, upload rows, rolled-up stats).
             for path in ENDPOINTS:
                 response, elapsed = timed_get(base + path, bearer(key))
                 assert_error(response, 503, "unavailable")

@@ -1,0 +1,141 @@
+"""Rollups: trigger-maintained counts agree with the base tables after every kind of write."""
+
+import random
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+import database
+from queries.rollups import rollup_drift
+from tests.builders import NOW
+from tests.conftest import make_token
+
+
+@pytest.fixture
+def shop(world):
+    """Two projects, sessions with destinations, uploads with every mix of results."""
+    owner = world.user("Owner")
+    projects = [world.project(owner, name) for name in ("Acme", "Beta")]
+    sessions = []
+    for n, project in enumerate(projects * 2):
+        session = world.session(project, created_at=NOW - timedelta(days=40 * n),
+                                destinations=("webhook", "s3", "webhook"))
+        sessions.append(session)
+        for statuses in (["sent", "sent", "sent"], ["failed"], ["sent", "failed", "pending"],
+                         [], ["pending", "pending"]):
+            world.upload(session, statuses)
+    world.load()
+    return {"owner": owner, "projects": projects, "sessions": sessions}
+
+
+def assert_no_drift(db):
+    assert rollup_drift(db) == []
+
+
+def test_loaded_world_has_no_drift(db, shop):
+    assert_no_drift(db)
+
+
+@pytest.mark.parametrize("write", [
+    "UPDATE deliveries SET status = 'failed' WHERE status = 'sent'",
+    "UPDATE deliveries SET status = 'sent' WHERE status = 'pending'",
+    "UPDATE deliveries SET status = 'pending'",
+    "DELETE FROM deliveries WHERE status = 'sent'",
+    "DELETE FROM uploads WHERE id IN (SELECT upload_id FROM deliveries WHERE status = 'failed')",
+    "DELETE FROM destinations WHERE type = 's3'",
+    "DELETE FROM upload_sessions WHERE id IN (SELECT id FROM upload_sessions LIMIT 2)",
+    "UPDATE upload_sessions SET created_at = created_at - interval '45 days'",
+    "DELETE FROM projects WHERE name = 'Beta'",
+    "TRUNCATE deliveries",
+    "TRUNCATE upload_sessions CASCADE",
+])
+def test_every_kind_of_write_keeps_rollups_exact(db, shop, write):
+    db.execute(write)
+    assert_no_drift(db)
+
+
+def test_api_totals_follow_writes(db, shop, get):
+    token = make_token(shop["owner"])
+    db.execute("DELETE FROM uploads WHERE id IN (SELECT id FROM uploads LIMIT 3)")
+    db.execute("UPDATE deliveries SET status = 'sent' WHERE status = 'failed'")
+    live = db.execute("""
+        SELECT (SELECT count(*) FROM uploads) AS uploads,
+               (SELECT count(DISTINCT upload_id) FROM deliveries WHERE status = 'sent') AS delivered,
+               (SELECT count(*) FROM upload_sessions) AS sessions""").fetchone()
+    stats = get("/api/v1/stats", token).get_json()
+    assert (stats["imagesUploaded"], stats["imagesDelivered"], stats["sessionsTotal"]) == \
+        (live["uploads"], live["delivered"], live["sessions"])
+    assert stats["deliverySuccessRate"] == 100
+    assert get("/api/v1/uploads", token).get_json()["total"] == live["uploads"]
+    assert get("/api/v1/sessions", token).get_json()["total"] == live["sessions"]
+
+
+def _writer(url, sessions, seed, errors):
+    """Insert uploads with deliveries and flip delivery results, retrying lost races."""
+    rng = random.Random(seed)
+    with database.connect(url) as conn:
+        for _ in range(25):
+            # Random rows updated in random order deadlock now and then: retry those.
+            for attempt in range(30):
+                try:
+                    with conn.transaction():
+                        session = rng.choice(sessions)
+                        row = conn.execute(
+                            "SELECT project_id FROM upload_sessions WHERE id = %s",
+                            (session,)).fetchone()
+                        upload = uuid.uuid4()
+                        conn.execute(
+                            "INSERT INTO uploads (id, session_id, project_id, filename, "
+                            "size_bytes, mime_type, source, created_at) VALUES "
+                            "(%s, %s, %s, 'c.jpg', 1, 'image/jpeg', 'camera', now())",
+                            (upload, session, row["project_id"]))
+                        conn.execute(
+                            "INSERT INTO deliveries (upload_id, destination_id, session_id, "
+                            "project_id, status) SELECT %s, id, session_id, %s, %s "
+                            "FROM destinations WHERE session_id = %s",
+                            (upload, row["project_id"], rng.choice(["sent", "failed", "pending"]),
+                             session))
+                        conn.execute(
+                            "UPDATE deliveries SET status = %s WHERE ctid IN "
+                            "(SELECT ctid FROM deliveries WHERE project_id = %s "
+                            "ORDER BY random() LIMIT 2)",
+                            (rng.choice(["sent", "failed", "pending"]), row["project_id"]))
+                    break
+                except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                    time.sleep(rng.random() / 20)
+            else:
+                errors.append("gave up after 30 deadlocks in a row")
+
+
+def test_concurrent_writers_leave_no_drift(db, database_url, shop):
+    errors = []
+    threads = [threading.Thread(target=_writer, args=(database_url, shop["sessions"], n, errors))
+               for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert db.execute("SELECT count(*) AS n FROM uploads").fetchone()["n"] == 20 + 4 * 25
+    assert_no_drift(db)
+    # The writers spread over slots instead of queueing on one row per project.
+    slots = db.execute("SELECT count(DISTINCT slot) AS n FROM project_rollups").fetchone()["n"]
+    assert slots > 1
+
+
+def test_reconcile_reports_and_fixes_drift(app, db, shop):
+    db.execute("UPDATE project_rollups SET uploads = uploads + 7 WHERE slot = 0")
+    db.execute("UPDATE session_rollups SET images_failed = images_failed + 1")
+    runner = app.test_cli_runner()
+    report = runner.invoke(args=["reconcile"])
+    assert report.exit_code == 1
+    assert "project_rollups" in report.output and "session_rollups" in report.output
+    fixed = runner.invoke(args=["reconcile", "--fix"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "0 rollup rows drift now" in fixed.output
+    assert_no_drift(db)
+    assert runner.invoke(args=["reconcile"]).exit_code == 0
