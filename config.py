@@ -23,27 +23,16 @@ def _env(name, default=None):
     return value if value else default
 
 
-def _int(name, default, minimum):
+def _number(name, default, minimum, parse=int):
+    """A numeric setting of at least `minimum`, parsed with `parse` (int or float)."""
     raw = _env(name)
     if raw is None:
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _float(name, default, minimum):
-    raw = _env(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        raise ConfigError(f"{name} must be {'an integer' if parse is int else 'a number'}, "
+                          f"got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
@@ -140,7 +129,7 @@ def load_settings():
     database_url = _env("DATABASE_URL")
     if database_url is None:
         raise ConfigError("DATABASE_URL is not set (make run and make test set it for you)")
-    pool_min = _int("DB_POOL_MIN_SIZE", 1, 0)
+    pool_min = _number("DB_POOL_MIN_SIZE", 1, 0)
     return Settings(
         database_url=database_url,
         environment=environment,
@@ -150,11 +139,11 @@ def load_settings():
         jwt_private_key=private_key,
         jwt_issuer=_env("JWT_ISSUER"),
         jwt_audience=_env("JWT_AUDIENCE"),
-        jwt_leeway_seconds=_int("JWT_LEEWAY_SECONDS", 0, 0),
-        token_minutes=_int("JWT_TOKEN_MINUTES", 60, 1),
+        jwt_leeway_seconds=_number("JWT_LEEWAY_SECONDS", 0, 0),
+        token_minutes=_number("JWT_TOKEN_MINUTES", 60, 1),
         pool_min_size=pool_min,
-        pool_max_size=_int("DB_POOL_MAX_SIZE", max(4, pool_min), max(1, pool_min)),
-        pool_timeout_seconds=_float("DB_POOL_TIMEOUT_SECONDS", 3.0, 0.1),
-        statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", 5000, 1),
-        idle_in_transaction_timeout_ms=_int("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000, 1),
+        pool_max_size=_number("DB_POOL_MAX_SIZE", max(4, pool_min), max(1, pool_min)),
+        pool_timeout_seconds=_number("DB_POOL_TIMEOUT_SECONDS", 3.0, 0.1, float),
+        statement_timeout_ms=_number("DB_STATEMENT_TIMEOUT_MS", 5000, 1),
+        idle_in_transaction_timeout_ms=_number("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000, 1),
     )

@@ -13,11 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-import database
 from app import create_app
-from fixture import load_fixture
 from tests.builders import NOW, World, new_id
-from tests.conftest import empty_tables, TEST_SECRET, bearer, make_token
+from tests.conftest import TEST_SECRET, bearer, ensure_loaded, make_token
 
 ENDPOINTS = ["/api/v1/sessions/recent", "/api/v1/sessions", "/api/v1/uploads/recent",
              "/api/v1/uploads", "/api/v1/stats"]
@@ -84,13 +82,8 @@ def module_tenant():
 
 @pytest.fixture
 def tenant(module_tenant, database_url):
-    """The module's read-only data, loaded once: emptying the tables per test costs 0.2 s."""
-    with database.connect(database_url, autocommit=True) as conn:
-        present = conn.execute("SELECT 1 FROM users WHERE id = %s",
-                               [module_tenant.user]).fetchone()
-        if present is None:  # first test of the module, or another module emptied the tables
-            empty_tables(conn)
-            load_fixture(conn, module_tenant.doc)
+    """The module's read-only data, loaded once (see conftest.ensure_loaded)."""
+    ensure_loaded(database_url, module_tenant.doc, module_tenant.user)
     return module_tenant
 
 

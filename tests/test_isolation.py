@@ -8,10 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-import database
-from fixture import load_fixture
 from tests.builders import NOW, World
-from tests.conftest import empty_tables, make_token
+from tests.conftest import ensure_loaded, make_token
 
 MONTH_START = NOW.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 # Limits large enough that every scope below fits on one page, so whole lists can be compared.
@@ -142,13 +140,8 @@ def module_tenancy():
 
 @pytest.fixture
 def tenancy(module_tenancy, database_url):
-    """The module's read-only data, loaded once: emptying the tables per test costs 0.2 s."""
-    with database.connect(database_url, autocommit=True) as conn:
-        present = conn.execute("SELECT 1 FROM users WHERE id = %s",
-                               [module_tenancy.anchor]).fetchone()
-        if present is None:  # first test of the module, or a test emptied the tables
-            empty_tables(conn)
-            load_fixture(conn, module_tenancy.world.doc)
+    """The module's read-only data, loaded once (see conftest.ensure_loaded)."""
+    ensure_loaded(database_url, module_tenancy.world.doc, module_tenancy.anchor)
     return module_tenancy
 
 

@@ -15,11 +15,9 @@ import psycopg
 import pytest
 import requests
 
-import database
 from app import create_app
-from fixture import load_fixture
 from tests.builders import NOW, World, new_id
-from tests.conftest import TEST_SECRET, bearer, empty_tables, make_token
+from tests.conftest import TEST_SECRET, bearer, ensure_loaded, make_token
 from tests.servers import running_gunicorn
 
 ENDPOINTS = ["/api/v1/sessions/recent", "/api/v1/sessions", "/api/v1/uploads/recent",
@@ -71,13 +69,8 @@ def module_tenant():
 
 @pytest.fixture
 def tenant(module_tenant, database_url):
-    """The module's read-only data, loaded once (again only if another module emptied it)."""
-    with database.connect(database_url, autocommit=True) as conn:
-        present = conn.execute("SELECT 1 FROM users WHERE id = %s",
-                               [module_tenant.user]).fetchone()
-        if present is None:
-            empty_tables(conn)
-            load_fixture(conn, module_tenant.doc)
+    """The module's read-only data, loaded once (see conftest.ensure_loaded)."""
+    ensure_loaded(database_url, module_tenant.doc, module_tenant.user)
     return module_tenant
 
 

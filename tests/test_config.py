@@ -1,0 +1,63 @@
+"""Settings from the environment: defaults, and a clear refusal for every bad value."""
+
+import pytest
+
+import config
+from config import ConfigError, load_settings
+
+DB = "postgresql://example/db"
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """A clean environment holding only DATABASE_URL; the dev secret goes to a temp file."""
+    for name in list(config.os.environ):
+        if name.startswith(("DB_", "JWT_", "APERTUR_", "DATABASE_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABASE_URL", DB)
+    monkeypatch.setattr(config, "DEV_SECRET_FILE", tmp_path / "jwt-secret")
+    return monkeypatch
+
+
+def test_defaults(env):
+    settings = load_settings()
+    assert (settings.jwt_algorithm, settings.environment) == ("HS256", "development")
+    assert (settings.pool_min_size, settings.pool_max_size, settings.pool_timeout_seconds) == \
+        (1, 4, 3.0)
+    assert (settings.statement_timeout_ms, settings.idle_in_transaction_timeout_ms) == \
+        (5000, 10000)
+    assert settings.jwt_config()["JWT_DECODE_ALGORITHMS"] == ["HS256"]
+
+
+def test_development_generates_one_secret_and_keeps_it(env):
+    first = load_settings().jwt_secret_key
+    assert len(first) >= 32 and load_settings().jwt_secret_key == first
+    assert oct(config.DEV_SECRET_FILE.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("variables, message", [
+    ({"DATABASE_URL": ""}, "DATABASE_URL is not set"),
+    ({"APERTUR_ENV": "staging"}, "APERTUR_ENV"),
+    ({"APERTUR_ENV": "production"}, "JWT_SECRET_KEY is required outside development"),
+    ({"JWT_ALGORITHM": "none"}, "JWT_ALGORITHM must be one of"),
+    ({"JWT_ALGORITHM": "RS256"}, "JWT_PUBLIC_KEY"),
+    ({"JWT_ALGORITHM": "ES256", "JWT_PUBLIC_KEY_FILE": "/nonexistent.pem"}, "cannot read"),
+    ({"DB_POOL_TIMEOUT_SECONDS": "soon"}, "must be a number"),
+    ({"DB_POOL_MAX_SIZE": "0"}, "at least 1"),
+    ({"DB_STATEMENT_TIMEOUT_MS": "1.5"}, "must be an integer"),
+])
+def test_bad_settings_refuse_to_start(env, variables, message):
+    for name, value in variables.items():
+        env.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings()
+
+
+def test_public_key_from_a_file(env, tmp_path):
+    pem = tmp_path / "public.pem"
+    pem.write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    env.setenv("JWT_ALGORITHM", "RS256")
+    env.setenv("JWT_PUBLIC_KEY_FILE", str(pem))
+    settings = load_settings()
+    assert settings.jwt_public_key == pem.read_text() and settings.jwt_secret_key is None
+    assert settings.jwt_config()["JWT_DECODE_ALGORITHMS"] == ["RS256"]
