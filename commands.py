@@ -1,4 +1,5 @@
-"""Admin commands: `flask --app app init-db | load-fixture | demo-data | create-api-key | issue-token`."""
+"""Admin commands: `flask --app app init-db | load-fixture | demo-data | create-api-key |
+issue-token | reconcile`."""
 
 import json
 import secrets
