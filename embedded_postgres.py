@@ -47,12 +47,13 @@ def start(data_dir):
 
 def stop(data_dir):
     """Stop the server on data_dir, if one is running."""
-    pg_ctl = _pg_binary("pg_ctl")
+    pg_ctl = pg_binary("pg_ctl")
     if pg_ctl and (Path(data_dir) / "postmaster.pid").exists():
-        _run_as_owner(data_dir, [pg_ctl, "-D", str(data_dir), "-m", "fast", "-w", "stop"])
+        run_as_owner([pg_ctl, "-D", str(data_dir), "-m", "fast", "-w", "stop"])
 
 
-def _pg_binary(name):
+def pg_binary(name):
+    """Path of a PostgreSQL program: pgserver's own, else PATH, else Debian's; or None."""
     try:
         import pgserver
         candidate = Path(pgserver.__file__).parent / "pginstall" / "bin" / name
@@ -67,7 +68,7 @@ def _pg_binary(name):
     return debian[-1] if debian else None
 
 
-def _owner():
+def server_owner():
     """The user the server runs as: ourselves, or an unprivileged account when we are root."""
     if os.geteuid() != 0:
         return None
@@ -77,30 +78,31 @@ def _owner():
     raise EmbeddedPostgresError("running as root and no unprivileged user (postgres, nobody) exists")
 
 
-def _run_as_owner(data_dir, command):
-    owner = _owner()
+def run_as_owner(command):
+    """Run a PostgreSQL program as the user that owns the server's data."""
+    owner = server_owner()
     if owner:
         command = ["runuser", "-u", owner, "--"] + command
     return subprocess.run(command, check=True, capture_output=True, text=True)
 
 
 def _start_from_path(data_dir):
-    initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
+    initdb, pg_ctl = pg_binary("initdb"), pg_binary("pg_ctl")
     if not (initdb and pg_ctl):
         raise EmbeddedPostgresError(
             "No PostgreSQL available: DATABASE_URL is unset, the pgserver wheel is not "
             f"installed (it exists for CPython <= 3.12; this is {sys.version.split()[0]}), and "
             "initdb/pg_ctl are not on PATH. Install PostgreSQL (apt-get install postgresql) "
             "or set DATABASE_URL.")
-    owner = _owner()
+    owner = server_owner()
     data_dir.mkdir(parents=True, exist_ok=True)
     if owner:
         shutil.chown(data_dir, owner)
     if not (data_dir / "PG_VERSION").exists():
-        _run_as_owner(data_dir, [initdb, "-D", str(data_dir), "-U", "postgres",
+        run_as_owner([initdb, "-D", str(data_dir), "-U", "postgres",
                                  "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
     if not (data_dir / "postmaster.pid").exists():
-        _run_as_owner(data_dir, [
+        run_as_owner([
             pg_ctl, "-D", str(data_dir), "-w", "-l", str(data_dir / "server.log"),
             "-o", f"-c listen_addresses='' -c unix_socket_directories='{data_dir}'", "start"])
     return f"postgresql://postgres:@/postgres?host={data_dir}"
