@@ -24,7 +24,8 @@ _SQL = load_queries("fixture.sql", {
     "insert_destination": {"id", "session_id", "type"},
     "insert_upload": {"id", "session_id", "project_id", "filename", "size_bytes", "mime_type",
                       "source", "is_encrypted", "created_at"},
-    "insert_delivery": {"upload_id", "destination_id", "session_id", "project_id", "status"},
+    "insert_deliveries": {"upload_ids", "destination_ids", "session_ids", "project_ids",
+                          "statuses"},
 })
 
 FIXTURE_SCHEMA = Fixture()
@@ -184,10 +185,15 @@ def _insert(conn, doc, refs):
     _SQL["insert_upload"].execute_many(conn, (
         {**{k: v for k, v in u.items() if k != "deliveries"},
          "project_id": refs.session_project[u["session_id"]]} for u in doc["uploads"]))
-    _SQL["insert_delivery"].execute_many(conn, (
-        {**d, "upload_id": u["id"], "session_id": u["session_id"],
-         "project_id": refs.session_project[u["session_id"]]}
-        for u in doc["uploads"] for d in u["deliveries"]))
+    deliveries = [(u, d) for u in doc["uploads"] for d in u["deliveries"]]
+    if deliveries:
+        _SQL["insert_deliveries"].execute(
+            conn,
+            upload_ids=[u["id"] for u, _ in deliveries],
+            destination_ids=[d["destination_id"] for _, d in deliveries],
+            session_ids=[u["session_id"] for u, _ in deliveries],
+            project_ids=[refs.session_project[u["session_id"]] for u, _ in deliveries],
+            statuses=[d["status"] for _, d in deliveries])
 
 
 def load_fixture(conn, raw):

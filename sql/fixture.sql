@@ -51,10 +51,12 @@ INSERT INTO uploads (id, session_id, project_id, filename, size_bytes, mime_type
 VALUES (%(id)s, %(session_id)s, %(project_id)s, %(filename)s, %(size_bytes)s, %(mime_type)s,
         %(source)s, %(is_encrypted)s, %(created_at)s);
 
--- name: insert_delivery
--- One upload x destination delivery.
+-- name: insert_deliveries
+-- Every upload x destination delivery of the document in one statement, so the rollup
+-- triggers make one set-based pass.
 INSERT INTO deliveries (upload_id, destination_id, session_id, project_id, status)
-VALUES (%(upload_id)s, %(destination_id)s, %(session_id)s, %(project_id)s, %(status)s);
+SELECT * FROM unnest(%(upload_ids)s::uuid[], %(destination_ids)s::uuid[],
+                     %(session_ids)s::uuid[], %(project_ids)s::uuid[], %(statuses)s::text[]);
 
 -- name: find_taken_ids
 -- Which of the document's own ids (and key hashes) the database already holds.
