@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test soak stop-db clean
+.PHONY: run test soak bench stop-db clean
 
 $(VENV)/installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -29,3 +29,10 @@ clean: stop-db
 soak: $(VENV)/installed
 	@command -v wrk >/dev/null || { echo "make soak needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/soak.py
+
+# Benchmarks (issue 4): every endpoint x caller on a generated world of SIZE uploads, against
+# a framework floor and a database floor. Results in bench/results.md; `make bench SIZE=100000`.
+SIZE ?= 1000000
+bench: $(VENV)/installed
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	SIZE=$(SIZE) $(BIN)/python bench/run.py
