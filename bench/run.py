@@ -15,7 +15,6 @@ import math
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 import database  # noqa: E402
 import embedded_postgres  # noqa: E402
+from processes import free_port, worker_rss_kib  # noqa: E402
 from queries import SQL_DIR, parse_queries  # noqa: E402
 from queries.generate import generate_world  # noqa: E402
 from queries.migrations import apply_migrations  # noqa: E402
@@ -144,13 +144,6 @@ def explain_all(conn, rendered):
 
 # ---------------------------------------------------------------- servers
 
-def free_port():
-    """An unused local TCP port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_gunicorn(app_spec, env):
     """Start gunicorn (2 sync workers) on app_spec; return (process, port) once it answers."""
     port = free_port()
@@ -175,17 +168,6 @@ def stop(server):
         server.wait(10)
     except subprocess.TimeoutExpired:
         server.kill()
-
-
-def worker_rss_kib(master_pid):
-    """Resident memory of each gunicorn worker, in KiB."""
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    sizes = {}
-    for pid in children:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                sizes[int(pid)] = int(line.split()[1])
-    return sizes
 
 
 def mint_token(user_id):

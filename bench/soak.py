@@ -9,7 +9,6 @@ shortly after the restart. Prints a table and exits non-zero if a check fails.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -23,29 +22,13 @@ sys.path.insert(0, str(REPO))
 import demo  # noqa: E402
 import devserver  # noqa: E402
 import embedded_postgres  # noqa: E402
+from processes import free_port, worker_rss_kib  # noqa: E402
 
 SOAK_DATA_DIR = REPO / ".dev" / "pgsoak"
 SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "60"))
 CONNECTIONS = int(os.environ.get("SOAK_CONNECTIONS", "32"))
 OUTAGE_AT, OUTAGE_FOR, RESTART_RUN = 10, 5, 30
 RECOVERY_GRACE = 3  # seconds after the restart in which a 503 is still acceptable
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def worker_rss_kib(master_pid):
-    """Resident memory of each gunicorn worker, in KiB."""
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    sizes = {}
-    for pid in children:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                sizes[int(pid)] = int(line.split()[1])
-    return sizes
 
 
 def start_gunicorn(port, env):
