@@ -15,7 +15,7 @@ import database
 import demo
 from auth import API_KEY_PREFIX, hash_api_key
 from fixture import FixtureError, load_fixture
-from queries import load_queries
+from queries import callers, load_queries
 from queries.generate import generate_world
 from queries.migrations import apply_migrations
 from queries.rollups import rebuild_rollups, rollup_drift
@@ -23,12 +23,17 @@ from queries.rollups import rebuild_rollups, rollup_drift
 _SQL = load_queries("keys.sql", {
     "find_project": {"project_id"},
     "insert_generated_key": {"id", "project_id", "key_hash", "name"},
-    "find_user": {"user_id"},
 })
 
 
 def _connect():
     return database.connect(current_app.config["SETTINGS"].database_url)
+
+
+def _echo_warning(diagnostic):
+    """Show the server's warnings (not its notices) on standard error."""
+    if diagnostic.severity_nonlocalized == "WARNING":
+        click.echo(f"warning: {diagnostic.message_primary}", err=True)
 
 
 def generate_api_key():
@@ -41,6 +46,7 @@ def generate_api_key():
 def init_db_command():
     """Create or migrate the schema (idempotent)."""
     with _connect() as conn:
+        conn.add_notice_handler(_echo_warning)
         applied = apply_migrations(conn)
     click.echo(f"applied {', '.join(applied)}" if applied else "schema is up to date")
 
@@ -76,10 +82,10 @@ def demo_data_command(uploads, seed):
     """
     if uploads is not None:
         with _connect() as conn:
-            callers = generate_world(conn, uploads=uploads, seed=seed)
-        click.echo(json.dumps({"heavyUserId": str(callers["heavy_user_id"]),
-                               "lightUserId": str(callers["light_user_id"]),
-                               "apiKey": callers["api_key"]}))
+            generated = generate_world(conn, uploads=uploads, seed=seed)
+        click.echo(json.dumps({"heavyUserId": str(generated["heavy_user_id"]),
+                               "lightUserId": str(generated["light_user_id"]),
+                               "apiKey": generated["api_key"]}))
         return
     try:
         with _connect() as conn:
@@ -116,7 +122,7 @@ def issue_token_command(user_id, minutes):
         raise click.ClickException(
             f"JWT_PRIVATE_KEY (or JWT_PRIVATE_KEY_FILE) is needed to sign {settings.jwt_algorithm}")
     with _connect() as conn:
-        if _SQL["find_user"].one(conn, user_id=user_id) is None:
+        if not callers.user_exists(conn, user_id):
             raise click.ClickException(f"no user {user_id}")
     lifetime = timedelta(minutes=minutes or settings.token_minutes)
     click.echo(create_access_token(identity=str(user_id), expires_delta=lifetime))

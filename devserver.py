@@ -10,6 +10,7 @@ import database
 import demo
 import embedded_postgres
 from fixture import load_fixture
+from queries import callers
 from queries.migrations import apply_migrations
 
 BIND = os.environ.get("BIND", "127.0.0.1:8000")
@@ -19,8 +20,7 @@ def prepare_database(url):
     """Migrate the schema and load the demo world unless it is already there."""
     with database.connect(url) as conn:
         apply_migrations(conn)
-        seeded = conn.execute("SELECT 1 FROM users WHERE id = %s", (demo.DEMO_USER_ID,)).fetchone()
-        if not seeded:
+        if not callers.user_exists(conn, demo.DEMO_USER_ID):
             load_fixture(conn, demo.demo_document())
 
 

@@ -12,7 +12,7 @@ _SQL = load_queries("migrations.sql", {
 })
 _ROLES = load_queries("roles.sql", {"grant_api_role": set()})
 
-API_ROLE = "apertur_api"
+API_ROLE = "apertur_api"  # the role roles.sql creates and grants
 
 
 def schema_files():

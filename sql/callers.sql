@@ -14,3 +14,7 @@ SELECT u.id,
              SELECT m.project_id FROM members m WHERE m.user_id = u.id) AS project_ids
 FROM users u
 WHERE u.id = %(user_id)s;
+
+-- name: find_user
+-- A user by id.
+SELECT id FROM users WHERE id = %(user_id)s;

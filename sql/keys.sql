@@ -6,7 +6,3 @@ SELECT id, name FROM projects WHERE id = %(project_id)s;
 -- A newly generated API key; only its SHA-256 is kept.
 INSERT INTO api_keys (id, project_id, key_hash, name, created_at)
 VALUES (%(id)s, %(project_id)s, %(key_hash)s, %(name)s, now());
-
--- name: find_user
--- A user by id, to check a token is issued for someone who exists.
-SELECT id FROM users WHERE id = %(user_id)s;

@@ -705,3 +705,26 @@ def test_demo_data_twice_fails_without_duplicates(demo_world, cli, db):
     again = cli("demo-data")
     assert again.exit_code != 0
     assert counts(db) == before
+
+
+def test_init_db_without_the_right_to_create_roles_warns_and_migrates(database_url):
+    # A database owner that is not a superuser: the schema applies, the role step only warns.
+    owner, name = f"plain_owner_{os.getpid()}", f"plain_owned_{os.getpid()}"
+    server = psycopg.conninfo.make_conninfo(database_url, dbname="postgres")
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(owner)))
+        admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+            sql.Identifier(name), sql.Identifier(owner)))
+    try:
+        url = psycopg.conninfo.make_conninfo(database_url, dbname=name, user=owner)
+        done = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "init-db"],
+                              cwd=REPO, env={**os.environ, "DATABASE_URL": url},
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "applied 0001_initial" in done.stdout
+        assert "warning: read-only role apertur_api not set up" in done.stderr
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(owner)))
