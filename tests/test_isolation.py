@@ -233,36 +233,24 @@ def test_no_out_of_scope_project_appears_in_the_response(get, tenancy, caller, p
     assert leaked(tenancy, scope, response.get_data(as_text=True)) == []
 
 
+LISTS = {"sessions": expected_sessions, "uploads": expected_uploads}
+
+
+@pytest.mark.parametrize("resource", LISTS)
 @pytest.mark.parametrize("caller", CALLERS)
-def test_recent_sessions_are_exactly_the_scope(get, tenancy, caller):
+def test_recent_list_is_exactly_the_scope(get, tenancy, caller, resource):
     credential, scope = tenancy.callers[caller]
-    expected = expected_sessions(tenancy, scope)
-    body = get("/api/v1/sessions/recent?limit=50", credential).get_json()
+    expected = LISTS[resource](tenancy, scope)
+    body = get(f"/api/v1/{resource}/recent?limit=50", credential).get_json()
     assert pick(body, expected[0] if expected else []) == expected
 
 
+@pytest.mark.parametrize("resource", LISTS)
 @pytest.mark.parametrize("caller", CALLERS)
-def test_session_page_is_exactly_the_scope(get, tenancy, caller):
+def test_page_is_exactly_the_scope(get, tenancy, caller, resource):
     credential, scope = tenancy.callers[caller]
-    expected = expected_sessions(tenancy, scope)
-    body = get("/api/v1/sessions?pageSize=100", credential).get_json()
-    assert [body["total"], body["totalPages"]] == [len(expected), math.ceil(len(expected) / 100)]
-    assert pick(body["data"], expected[0] if expected else []) == expected
-
-
-@pytest.mark.parametrize("caller", CALLERS)
-def test_recent_uploads_are_exactly_the_scope(get, tenancy, caller):
-    credential, scope = tenancy.callers[caller]
-    expected = expected_uploads(tenancy, scope)
-    body = get("/api/v1/uploads/recent?limit=50", credential).get_json()
-    assert pick(body, expected[0] if expected else []) == expected
-
-
-@pytest.mark.parametrize("caller", CALLERS)
-def test_upload_page_is_exactly_the_scope(get, tenancy, caller):
-    credential, scope = tenancy.callers[caller]
-    expected = expected_uploads(tenancy, scope)
-    body = get("/api/v1/uploads?pageSize=100", credential).get_json()
+    expected = LISTS[resource](tenancy, scope)
+    body = get(f"/api/v1/{resource}?pageSize=100", credential).get_json()
     assert [body["total"], body["totalPages"]] == [len(expected), math.ceil(len(expected) / 100)]
     assert pick(body["data"], expected[0] if expected else []) == expected
 
