@@ -45,11 +45,11 @@ class QueryParams(Schema):
 
     @pre_load
     def single_values(self, args, **kwargs):
+        """Query arguments (a MultiDict) as one value per declared parameter."""
         values = {}
         for field in self.fields.values():
             name = field.data_key or field.name
-            given = args.getlist(name) if hasattr(args, "getlist") else [args.get(name)]
-            given = [value for value in given if value not in (None, "")]
+            given = [value for value in args.getlist(name) if value != ""]
             if len(given) > 1:
                 raise ValidationError("must be given at most once", name)
             if given:
