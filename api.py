@@ -1,9 +1,10 @@
 """The Project Data API blueprint: five read-only endpoints over the caller's scope."""
 
-from flask import Blueprint, g, request
+from flask import Blueprint, request
 
-from auth import require_caller
-from database import release_request_connection, request_connection
+from auth import confirm_caller, read_in_scope, require_caller
+from database import release_request_connection
+from errors import InvalidParameter
 from queries import sessions, stats, uploads
 from schemas.params import LimitParams, PageParams, load_params
 from schemas.rows import SessionRow, Stats, UploadRow, page_of
@@ -21,23 +22,34 @@ UPLOAD_PAGE = page_of(UploadRow)()
 STATS = Stats()
 
 
+def _params(schema):
+    """The request's parameters for `schema`; a bad one is a 400, but only for a caller
+    that would otherwise be answered (401 comes first)."""
+    try:
+        return load_params(schema, request.args)
+    except InvalidParameter:
+        confirm_caller()
+        raise
+
+
+def _page_rows(rows):
+    """The data rows of a list query's result (a page past the end is one row of NULLs)."""
+    return rows if rows[0]["id"] is not None else []
+
+
 def _recent(list_rows, schema):
-    limit = load_params(LIMIT_PARAMS, request.args)["limit"]
-    rows = list_rows(request_connection(), g.caller.project_ids, limit=limit)
-    return schema.dump(rows)
+    limit = _params(LIMIT_PARAMS)["limit"]
+    return schema.dump(_page_rows(read_in_scope(list_rows, limit=limit)))
 
 
-def _paged(list_rows, count_rows, schema):
-    params = load_params(PAGE_PARAMS, request.args)
+def _paged(list_rows, schema):
+    params = _params(PAGE_PARAMS)
     page, page_size = params["page"], params["page_size"]
-    offset = (page - 1) * page_size
-    # One read-only REPEATABLE READ transaction: the page and its total share a snapshot.
-    conn = request_connection()
-    total = count_rows(conn, g.caller.project_ids)
-    rows = list_rows(conn, g.caller.project_ids, limit=page_size, offset=offset) \
-        if offset < total else []
+    # One statement: the page and its total come from one snapshot.
+    rows = read_in_scope(list_rows, limit=page_size, offset=(page - 1) * page_size)
+    total = rows[0]["total"]
     return schema.dump({
-        "data": rows,
+        "data": _page_rows(rows),
         "total": total,
         "page": page,
         "page_size": page_size,
@@ -54,7 +66,7 @@ def recent_sessions():
 @bp.get("/sessions", provide_automatic_options=False)
 def list_sessions():
     """Sessions page by page, ?page&pageSize (default 1 and 20, pageSize at most 100)."""
-    return _paged(sessions.list_sessions, sessions.count_sessions, SESSION_PAGE)
+    return _paged(sessions.list_sessions, SESSION_PAGE)
 
 
 @bp.get("/uploads/recent", provide_automatic_options=False)
@@ -66,10 +78,10 @@ def recent_uploads():
 @bp.get("/uploads", provide_automatic_options=False)
 def list_uploads():
     """Uploads page by page, ?page&pageSize (default 1 and 20, pageSize at most 100)."""
-    return _paged(uploads.list_uploads, uploads.count_uploads, UPLOAD_PAGE)
+    return _paged(uploads.list_uploads, UPLOAD_PAGE)
 
 
 @bp.get("/stats", provide_automatic_options=False)
 def project_stats():
     """Aggregate figures over every project in scope."""
-    return STATS.dump(stats.project_stats(request_connection(), g.caller.project_ids))
+    return STATS.dump(read_in_scope(stats.project_stats)[0])

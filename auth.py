@@ -1,9 +1,10 @@
-"""Resolve the caller of a request into the set of projects it may see.
+"""Who is calling, and reads limited to the projects that caller may see.
 
 Two credentials are accepted as `Authorization: Bearer <credential>`: an API key
 (`aptr_…`, looked up by its SHA-256 digest; scope is its project) or a dashboard
 JWT verified by flask-jwt-extended (scope is every project the user owns or is a
-member of). Every failure is the same JSON 401; the reason given stays generic.
+member of). The scope itself is defined once, in SQL (caller_projects), and resolved
+inside every read. Every failure is the same JSON 401; the reason given stays generic.
 """
 
 import hashlib
@@ -15,7 +16,7 @@ from flask import g, request
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 
-from database import request_connection
+import database
 from errors import Unauthorized
 from queries import callers
 
@@ -23,15 +24,24 @@ API_KEY_PREFIX = "aptr_"
 # Exactly one credential of printable ASCII after the scheme and its spaces (RFC 6750).
 _BEARER = re.compile(r"Bearer +([!-~]+)", re.IGNORECASE)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+_BAD_TOKEN = "Invalid or expired token."
+_BAD_KEY = "Invalid or inactive API key."
 
 
 @dataclass(frozen=True)
 class Caller:
-    """An authenticated caller: a user (JWT) or an API key, and the projects in its scope."""
+    """A credential that passed its offline checks: a user (verified JWT) or an API key
+    (by digest). Whether it is still good (user exists; key neither revoked nor expired)
+    is asked of the database with every read, in the same round trip."""
 
     kind: str
-    id: str
-    project_ids: list
+    user_id: str | None = None
+    key_hash: bytes | None = None
+
+    @property
+    def scope(self):
+        """The arguments every scoped query passes to sql caller_projects()."""
+        return {"user_id": self.user_id, "key_hash": self.key_hash}
 
 
 def hash_api_key(key):
@@ -50,51 +60,64 @@ def bearer_credential():
     return match.group(1)
 
 
-def caller_from_api_key(conn, key):
-    """The caller for an `aptr_` key; raises Unauthorized if unknown, revoked or expired."""
-    row = callers.find_api_key(conn, key_hash=hash_api_key(key))
-    if row is None:
-        raise Unauthorized("Invalid or inactive API key.")
-    return Caller(kind="api_key", id=str(row["id"]), project_ids=[row["project_id"]])
-
-
 def verified_claims(token):
     """The claims of a valid dashboard access token; raises Unauthorized otherwise."""
     try:
         claims = decode_token(token)
     except (JWTExtendedException, jwt.PyJWTError):
-        raise Unauthorized("Invalid or expired token.") from None
+        raise Unauthorized(_BAD_TOKEN) from None
     if "exp" not in claims:
-        raise Unauthorized("Invalid or expired token.")
+        raise Unauthorized(_BAD_TOKEN)
     if claims.get("type") != "access":
         raise Unauthorized("Only access tokens are accepted.")
     subject = claims.get("sub")
     if not isinstance(subject, str) or not _UUID.fullmatch(subject):
-        raise Unauthorized("Invalid or expired token.")
+        raise Unauthorized(_BAD_TOKEN)
     return claims
 
 
-def caller_for_user(conn, user_id):
-    """The caller for a verified token's user; raises Unauthorized if the user does not exist."""
-    row = callers.find_user_projects(conn, user_id=user_id)
-    if row is None:
-        raise Unauthorized("Invalid or expired token.")
-    return Caller(kind="user", id=user_id, project_ids=row["project_ids"])
+def require_caller():
+    """before_request hook: the request's caller, checked offline, in g.caller.
 
-
-def resolve_caller():
-    """Authenticate the current request; raises Unauthorized.
-
-    Tokens are verified before a connection is taken, so a forged token costs no
-    database work and is refused even while the database is down.
+    A forged or expired token costs no database work and is refused even while the
+    database is down.
     """
     credential = bearer_credential()
     if credential.startswith(API_KEY_PREFIX):
-        return caller_from_api_key(request_connection(), credential)
-    user_id = verified_claims(credential)["sub"].lower()
-    return caller_for_user(request_connection(), user_id)
+        g.caller = Caller(kind="api_key", key_hash=hash_api_key(credential))
+    else:
+        g.caller = Caller(kind="user", user_id=verified_claims(credential)["sub"].lower())
 
 
-def require_caller():
-    """before_request hook: resolve the caller once and keep it in g.caller."""
-    g.caller = resolve_caller()
+def read_in_scope(send, **params):
+    """The rows of `send(conn, user_id=…, key_hash=…, **params)` for the current caller.
+
+    The statement goes in one round trip with the check that the caller is still good;
+    raises Unauthorized when it is not (its rows are then discarded; they would be
+    empty anyway, as the scope of an unknown caller is empty).
+    """
+    caller = g.caller
+    check, rows = database.pipelined(
+        lambda conn: (_send_check(conn, caller), send(conn, **caller.scope, **params)))
+    _confirm(caller, check)
+    return rows.fetchall()
+
+
+def confirm_caller():
+    """Check the current caller alone, for answers that read nothing (401 before 400)."""
+    caller = g.caller
+    (check,) = database.pipelined(lambda conn: (_send_check(conn, caller),))
+    _confirm(caller, check)
+
+
+def _send_check(conn, caller):
+    if caller.kind == "api_key":
+        return callers.find_api_key(conn, key_hash=caller.key_hash)
+    return callers.find_user(conn, user_id=caller.user_id)
+
+
+def _confirm(caller, check):
+    row = check.fetchone()
+    if row is None:
+        raise Unauthorized(_BAD_KEY if caller.kind == "api_key" else _BAD_TOKEN)
+    g.caller_id = str(row["id"])

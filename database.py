@@ -10,13 +10,15 @@ from psycopg_pool import ConnectionPool
 def session_options(settings):
     """Server settings every API connection starts with.
 
-    API connections only read: each request runs in one read-only REPEATABLE READ
-    transaction, so a list and its total come from the same snapshot, and runaway
-    queries or forgotten transactions are cut off by the server.
+    API connections only read, one statement per answer (a list and its total come
+    from one statement, hence one snapshot), and runaway queries are cut off by the
+    server. Plans are generic: each query is prepared once per connection and its plan
+    choices are made at run time by the query itself, so re-planning per call (milliseconds
+    for the list queries) would buy nothing.
     """
     return " ".join([
         "-c default_transaction_read_only=on",
-        "-c default_transaction_isolation=repeatable\\ read",
+        "-c plan_cache_mode=force_generic_plan",
         f"-c statement_timeout={settings.statement_timeout_ms}",
         f"-c idle_in_transaction_session_timeout={settings.idle_in_transaction_timeout_ms}",
         "-c TimeZone=UTC",
@@ -33,10 +35,11 @@ def create_pool(settings):
         kwargs={
             "options": session_options(settings),
             "row_factory": dict_row,
+            "autocommit": True,
+            "prepare_threshold": 0,  # prepare every query on first use
             "application_name": "apertur-api",
             "connect_timeout": max(1, int(settings.pool_timeout_seconds)),
         },
-        check=ConnectionPool.check_connection,
         # Give up on a failed reconnection quickly: the next request then starts a fresh
         # attempt, so the pool is back within a second of the database, not after a
         # long exponential backoff.
@@ -51,8 +54,7 @@ def create_pool(settings):
 def request_connection():
     """The current request's pooled connection, taken on first use.
 
-    Authentication and the view share it, so a request costs one checkout and reads
-    one snapshot. Raises PoolTimeout when the database cannot be reached in time.
+    Raises PoolTimeout when the database cannot be reached in time.
     """
     if "db" not in g:
         g.db = current_app.extensions["db_pool"].getconn()
@@ -60,8 +62,7 @@ def request_connection():
 
 
 def release_request_connection(_exc=None):
-    """teardown_request hook: end the read-only transaction and hand the connection back
-    (the pool discards it if it broke)."""
+    """teardown_request hook: hand the connection back (the pool discards it if it broke)."""
     conn = g.pop("db", None)
     if conn is None:
         return
@@ -71,6 +72,30 @@ def release_request_connection(_exc=None):
         except psycopg.Error:
             pass  # a dead connection: putconn sees it and drops it
     current_app.extensions["db_pool"].putconn(conn)
+
+
+def pipelined(send):
+    """Run `send(conn)`, which starts statements and returns their cursors, in one round
+    trip on the request's connection; return the cursors with their results.
+
+    Pooled connections are not pinged before use (that would be a round trip of its
+    own). A connection found dead instead, e.g. after a database restart, is dropped,
+    the pool's idle connections are checked, and the read is tried once more.
+    """
+    conn = request_connection()
+    try:
+        return _in_pipeline(conn, send)
+    except psycopg.OperationalError:
+        if not conn.broken:
+            raise
+    release_request_connection()
+    current_app.extensions["db_pool"].check()
+    return _in_pipeline(request_connection(), send)
+
+
+def _in_pipeline(conn, send):
+    with conn.pipeline():
+        return send(conn)
 
 
 def connect(database_url, **kwargs):

@@ -1,10 +1,10 @@
-"""Aggregate figures over a scope of projects."""
+"""Aggregate figures over the caller's scope."""
 
 from queries import load_queries
 
-_SQL = load_queries("stats.sql", {"project_stats": {"project_ids"}})
+_SQL = load_queries("stats.sql", {"project_stats": {"user_id", "key_hash"}})
 
 
-def project_stats(conn, project_ids):
-    """One row with every figure of GET /api/v1/stats."""
-    return _SQL["project_stats"].one(conn, project_ids=project_ids)
+def project_stats(conn, user_id, key_hash):
+    """Start the query for the one row with every figure of GET /api/v1/stats."""
+    return _SQL["project_stats"].execute(conn, user_id=user_id, key_hash=key_hash)

@@ -1,18 +1,15 @@
-"""Uploads in a scope of projects."""
+"""Uploads in the caller's scope."""
 
 from queries import load_queries
 
 _SQL = load_queries("uploads.sql", {
-    "list_uploads": {"project_ids", "limit", "offset"},
-    "count_uploads": {"project_ids"},
+    "list_uploads": {"user_id", "key_hash", "limit", "offset"},
 })
 
 
-def list_uploads(conn, project_ids, limit, offset=0):
-    """Upload rows newest first (createdAt, then id), with delivery counts, breakdown and status."""
-    return _SQL["list_uploads"].all(conn, project_ids=project_ids, limit=limit, offset=offset)
-
-
-def count_uploads(conn, project_ids):
-    """The number of uploads in the scope."""
-    return _SQL["count_uploads"].one(conn, project_ids=project_ids)["total"]
+def list_uploads(conn, user_id, key_hash, limit, offset=0):
+    """Start the query for upload rows newest first (createdAt, then id), with delivery
+    counts, breakdown and status; every row also carries the scope's `total`, and a
+    page past the end is a single row whose `id` is None."""
+    return _SQL["list_uploads"].execute(conn, user_id=user_id, key_hash=key_hash,
+                                        limit=limit, offset=offset)

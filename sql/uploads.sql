@@ -1,30 +1,63 @@
 -- name: list_uploads
 -- One page of the caller's uploads, newest first, with delivery counts, breakdown and status.
-WITH page AS (
-    -- Each project's newest rows from its index, then merged: `project_id = ANY(...)`
-    -- with ORDER BY ... LIMIT would sort every row of every project in scope.
-    SELECT u.id, u.session_id, u.project_id, u.filename, u.size_bytes, u.mime_type,
-           u.source, u.is_encrypted, u.created_at
-    FROM unnest(%(project_ids)s::uuid[]) AS scope (project_id)
-    CROSS JOIN LATERAL (
-        SELECT * FROM uploads u
-        WHERE u.project_id = scope.project_id
+-- Every row carries the scope's total; a page past the end is one row with a NULL id.
+WITH scope AS MATERIALIZED (
+    SELECT project_id FROM caller_projects(%(user_id)s, %(key_hash)s)
+),
+sizes AS MATERIALIZED (
+    SELECT r.project_id, sum(r.uploads)::bigint AS uploads
+    FROM scope JOIN project_rollups r USING (project_id)
+    GROUP BY r.project_id
+),
+plan AS MATERIALIZED (
+    -- Index entries each way of finding the page would read: per project (its newest
+    -- limit+offset) or one walk over every project (limit+offset over the scope's share).
+    SELECT coalesce(sum(uploads), 0)::bigint AS total,
+           %(offset)s::bigint < coalesce(sum(uploads), 0) AS in_range,
+           coalesce(sum(least(uploads, %(limit)s::bigint + %(offset)s::bigint)), 0)
+               <= (%(limit)s::bigint + %(offset)s::bigint)
+                  * greatest((SELECT reltuples FROM pg_class WHERE oid = 'uploads'::regclass),
+                             sum(uploads))
+                  / greatest(sum(uploads), 1) AS per_project
+    FROM sizes
+),
+page_keys AS (
+    SELECT k.created_at, k.id
+    FROM sizes CROSS JOIN LATERAL (
+        SELECT u.created_at, u.id FROM uploads u
+        WHERE u.project_id = sizes.project_id
         ORDER BY u.created_at DESC, u.id DESC
-        LIMIT %(limit)s + %(offset)s
-    ) AS u
-    ORDER BY u.created_at DESC, u.id DESC
-    LIMIT %(limit)s OFFSET %(offset)s
+        LIMIT %(limit)s::bigint + %(offset)s::bigint
+    ) AS k
+    WHERE (SELECT in_range AND per_project FROM plan)
+    UNION ALL
+    (SELECT u.created_at, u.id FROM uploads u
+     WHERE (SELECT in_range AND NOT per_project FROM plan)
+       -- IS TRUE keeps the membership test a hashed lookup instead of a join,
+       -- so the walk stays in index order and stops at limit+offset.
+       AND (u.project_id IN (SELECT project_id FROM scope)) IS TRUE
+     ORDER BY u.created_at DESC, u.id DESC
+     LIMIT %(limit)s::bigint + %(offset)s::bigint)
+    ORDER BY created_at DESC, id DESC
+    LIMIT %(limit)s::bigint OFFSET %(offset)s::bigint
+),
+page AS (
+    -- A page holds at most 100 rows (the largest pageSize). Saying so as a constant keeps
+    -- the generic plan on index lookups for the page's own rows and deliveries.
+    SELECT u.*
+    FROM (SELECT id FROM page_keys LIMIT 100) AS k
+    JOIN uploads u ON u.id = k.id
 ),
 per_type AS (
-    SELECT d.upload_id,
+    SELECT dl.upload_id,
            dst.type,
            count(*) AS deliveries,
-           count(*) FILTER (WHERE d.status = 'sent') AS sent,
-           count(*) FILTER (WHERE d.status = 'failed') AS failed
-    FROM deliveries d
-    JOIN destinations dst ON dst.id = d.destination_id
-    WHERE d.upload_id IN (SELECT id FROM page)
-    GROUP BY d.upload_id, dst.type
+           count(*) FILTER (WHERE dl.status = 'sent') AS sent,
+           count(*) FILTER (WHERE dl.status = 'failed') AS failed
+    FROM page p
+    JOIN deliveries dl ON dl.upload_id = p.id
+    JOIN destinations dst ON dst.id = dl.destination_id
+    GROUP BY dl.upload_id, dst.type
 ),
 per_upload AS (
     SELECT upload_id,
@@ -35,33 +68,30 @@ per_upload AS (
                     ORDER BY type COLLATE "C") AS breakdown
     FROM per_type
     GROUP BY upload_id
+),
+page_rows AS (
+    SELECT p.id,
+           p.filename,
+           p.size_bytes,
+           p.mime_type,
+           p.source,
+           p.is_encrypted,
+           p.created_at,
+           p.session_id,
+           p.project_id,
+           (SELECT name FROM projects WHERE id = p.project_id) AS project_name,
+           coalesce(pu.total, 0) AS destinations_total,
+           coalesce(pu.sent, 0) AS destinations_delivered,
+           coalesce(pu.failed, 0) AS destinations_failed,
+           coalesce(pu.breakdown, '[]'::json) AS destinations_breakdown,
+           CASE WHEN pu.total IS NULL THEN 'stored_only'
+                WHEN pu.sent = pu.total THEN 'delivered'
+                WHEN pu.failed = 0 THEN 'pending'
+                WHEN pu.sent = 0 THEN 'failed'
+                ELSE 'partial' END AS status
+    FROM page p
+    LEFT JOIN per_upload pu ON pu.upload_id = p.id
 )
-SELECT p.id,
-       p.filename,
-       p.size_bytes,
-       p.mime_type,
-       p.source,
-       p.is_encrypted,
-       p.created_at,
-       p.session_id,
-       p.project_id,
-       pr.name AS project_name,
-       coalesce(pu.total, 0) AS destinations_total,
-       coalesce(pu.sent, 0) AS destinations_delivered,
-       coalesce(pu.failed, 0) AS destinations_failed,
-       coalesce(pu.breakdown, '[]'::json) AS destinations_breakdown,
-       CASE WHEN pu.total IS NULL THEN 'stored_only'
-            WHEN pu.sent = pu.total THEN 'delivered'
-            WHEN pu.failed = 0 THEN 'pending'
-            WHEN pu.sent = 0 THEN 'failed'
-            ELSE 'partial' END AS status
-FROM page p
-JOIN projects pr ON pr.id = p.project_id
-LEFT JOIN per_upload pu ON pu.upload_id = p.id
-ORDER BY p.created_at DESC, p.id DESC;
-
--- name: count_uploads
--- How many uploads the caller can see, from the rollups.
-SELECT coalesce(sum(uploads), 0)::bigint AS total
-FROM project_rollups
-WHERE project_id = ANY(%(project_ids)s);
+SELECT plan.total, page_rows.*
+FROM plan LEFT JOIN page_rows ON true
+ORDER BY page_rows.created_at DESC, page_rows.id DESC;

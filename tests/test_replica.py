@@ -260,7 +260,8 @@ def test_recovery_conflict_answers_503(cluster, impatient_standby):
     with replica_app.test_request_context("/api/v1/uploads"):
         conn = database.request_connection()
         try:
-            conn.execute("SELECT count(*) FROM uploads").fetchone()  # holds AccessShareLock
+            conn.execute("BEGIN")  # API reads are single statements; a transaction keeps
+            conn.execute("SELECT count(*) FROM uploads").fetchone()  # its AccessShareLock
             with database.connect(cluster["primary_url"]) as primary:
                 primary.execute("LOCK TABLE uploads IN ACCESS EXCLUSIVE MODE")
             _wait_for_replay(cluster["primary_url"], cluster["replica_url"])
