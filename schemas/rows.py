@@ -1,4 +1,9 @@
-"""Response shapes; field order here is the order in the JSON, as in the SPEC."""
+"""Response shapes; field order here is the order in the JSON, as in the SPEC.
+
+Rows arrive as dicts from psycopg, already typed by the database; these schemas are
+the one place that names, orders and formats them. They are built once per shape
+(api.py) and kept lean: they run for every row of every answer.
+"""
 
 from datetime import timezone
 
@@ -11,12 +16,29 @@ class Timestamp(fields.Field):
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None
-        # isoformat truncates to the timespec; it never rounds.
-        return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(
-            timespec="milliseconds") + "Z"
+        if value.utcoffset():  # API connections run in UTC, so this is rare
+            value = value.astimezone(timezone.utc)
+        # One call formats it; isoformat truncates to the timespec, it never rounds.
+        return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
-class SessionRow(Schema):
+class Preformatted(fields.List):
+    """A list the query already builds in its final shape (JSON from PostgreSQL), passed
+    through as is; the declared item schema documents that shape."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+class RowSchema(Schema):
+    """Reads fields straight from the row dict (skipping marshmallow's generic accessor,
+    which also handles objects and dotted paths)."""
+
+    def get_attribute(self, obj, attr, default):
+        return obj.get(attr, default)
+
+
+class SessionRow(RowSchema):
     """One upload session with its derived status and counts."""
 
     id = fields.UUID()
@@ -40,7 +62,7 @@ class DestinationTypeCount(Schema):
     count = fields.Integer()
 
 
-class UploadRow(Schema):
+class UploadRow(RowSchema):
     """One upload with its delivery counts, per-type breakdown and derived status."""
 
     id = fields.UUID()
@@ -56,8 +78,9 @@ class UploadRow(Schema):
     destinationsTotal = fields.Integer(attribute="destinations_total")
     destinationsDelivered = fields.Integer(attribute="destinations_delivered")
     destinationsFailed = fields.Integer(attribute="destinations_failed")
-    destinationsBreakdown = fields.List(fields.Nested(DestinationTypeCount),
-                                        attribute="destinations_breakdown")
+    # Built by sql/uploads.sql as [{"type", "count"}] sorted by type.
+    destinationsBreakdown = Preformatted(fields.Nested(DestinationTypeCount),
+                                         attribute="destinations_breakdown")
     status = fields.String()
 
 
@@ -69,7 +92,7 @@ class TopProject(Schema):
     sessions = fields.Integer()
 
 
-class Stats(Schema):
+class Stats(RowSchema):
     """Aggregate figures over the caller's scope."""
 
     sessionsThisMonth = fields.Integer(attribute="sessions_this_month")
