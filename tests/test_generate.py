@@ -47,6 +47,21 @@ def test_world_has_the_promised_shape(db, get):
     assert key_project in heavy_projects
 
 
+def test_indexes_set_aside_for_the_load_are_all_back_and_the_world_is_analyzed(db):
+    """The generator drops secondary indexes while it loads; each must come back as it was."""
+    def indexes():
+        return {r["indexdef"] for r in db.execute("SELECT indexdef FROM pg_indexes "
+                                                  "WHERE schemaname = 'public'")}
+
+    before = indexes()
+    generate_world(db, uploads=500, seed=4)
+    assert indexes() == before
+    assert any("uploads_recent_idx" in definition for definition in before)
+    assert scalar(db, "SELECT reltuples FROM pg_class WHERE oid = 'uploads'::regclass") == 500
+    assert scalar(db, "SELECT last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL "
+                      "FROM pg_stat_user_tables WHERE relname = 'uploads'")
+
+
 def test_same_seed_same_world(db):
     def fingerprint():
         return scalar(db, "SELECT md5(string_agg(u.id::text || ':' || u.session_id::text, ',' "
