@@ -67,6 +67,7 @@ class PageParams(QueryParams):
     """?page&pageSize for the paginated lists."""
 
     page = CountingNumber(maximum=MAX_PAGE, load_default=1)
+    # sql/sessions.sql and sql/uploads.sql rely on this bound: a page is at most 100 rows.
     page_size = CountingNumber(clamp=100, load_default=20, data_key="pageSize")
 
 

@@ -16,8 +16,8 @@ plan AS MATERIALIZED (
            %(offset)s::bigint < coalesce(sum(sessions), 0) AS in_range,
            coalesce(sum(least(sessions, %(limit)s::bigint + %(offset)s::bigint)), 0)
                <= (%(limit)s::bigint + %(offset)s::bigint)
-                  * greatest((SELECT reltuples FROM pg_class WHERE oid = 'upload_sessions'::regclass),
-                             sum(sessions))
+                  * greatest((SELECT reltuples FROM pg_class
+                              WHERE oid = 'upload_sessions'::regclass), sum(sessions))
                   / greatest(sum(sessions), 1) AS per_project
     FROM sizes
 ),
@@ -55,7 +55,9 @@ page_rows AS (
            coalesce(r.destinations, 0) AS destinations_count,
            nullif(s.tags, '{}') AS tags,
            s.long_polling_enabled
-    FROM page_keys k
+    -- A page holds at most 100 rows (the largest pageSize). Saying so as a constant keeps
+    -- the generic plan on index lookups for the page's own rows.
+    FROM (SELECT id FROM page_keys LIMIT 100) AS k
     JOIN upload_sessions s ON s.id = k.id
     LEFT JOIN session_rollups r ON r.session_id = s.id
 )
