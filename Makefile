@@ -33,6 +33,10 @@ soak: $(VENV)/installed
 # Benchmarks (issue 4): every endpoint x caller on a generated world of SIZE uploads, against
 # a framework floor and a database floor. Results in bench/results.md; `make bench SIZE=100000`.
 SIZE ?= 1000000
-bench: $(VENV)/installed
+$(VENV)/bench-installed: $(VENV)/installed bench/requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@touch $@
+
+bench: $(VENV)/bench-installed
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	SIZE=$(SIZE) $(BIN)/python bench/run.py

@@ -1,17 +1,17 @@
 """`make bench [SIZE=N]`: latency and throughput of every endpoint on a world of N uploads.
 
 For one data size this script keeps a dedicated embedded PostgreSQL in .dev/pgbench-<N>
-(generated once, reused later), serves the API and a constant-JSON framework floor with
-real gunicorn, and measures every endpoint for three callers (heavy JWT user, light JWT
-user, API key): one sequential client (p50/p99) and wrk with 16 connections (req/s,
-p50/p99). It also times each endpoint's SQL alone with pgbench (the database floor) and
-records EXPLAIN (ANALYZE, BUFFERS) for the heavy user. Results go to bench/results.md,
-bench/results-<N>.json, bench/explain-<N>.txt and bench/latency.svg.
+(generated once, migrated and reused later), serves the API and a constant-JSON framework
+floor with real gunicorn, and measures every endpoint for three callers (heavy JWT user,
+light JWT user, API key): one sequential client (p50/p99) and wrk with 16 connections
+(req/s, p50/p99). It also times each endpoint's two statements (caller check + data query)
+alone with pgbench for every caller (the database floor), records EXPLAIN (ANALYZE,
+BUFFERS) of every data statement for every caller, and checks the issue's targets. Results
+go to bench/results.md, bench/results-<N>.json, bench/explain-<N>.txt and bench/latency.png.
 """
 
 import http.client
 import json
-import math
 import os
 import platform
 import re
@@ -21,17 +21,24 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import jwt
+import matplotlib
 import psycopg
+
+matplotlib.use("Agg")  # the plot is a file: no display needed (before pyplot is imported)
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))
 
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
 import database  # noqa: E402
 import embedded_postgres  # noqa: E402
+from auth import hash_api_key  # noqa: E402
 from processes import free_port, worker_rss_kib  # noqa: E402
 from queries import SQL_DIR, parse_queries  # noqa: E402
 from queries.generate import generate_world  # noqa: E402
@@ -42,71 +49,92 @@ DATA_DIR = REPO / ".dev" / f"pgbench-{SIZE}"
 SECRET = "bench-secret-not-for-production-use-0123456789abcdef"
 SEQUENTIAL_WARMUP, SEQUENTIAL_REQUESTS, SEQUENTIAL_BUDGET_S = 20, 200, 10
 WRK_ARGS = ["-t2", "-c16", "-d5s", "--timeout", "10s", "--latency"]
-PGBENCH_SECONDS = 5
+PGBENCH_SECONDS = 3
 
-# Each endpoint and the named queries it runs: (sql file, query name, limit/offset).
-# A page beyond the total skips its list query, as api._paged does.
+# Each endpoint: (path, sql file, data query, paging). The API sends the caller check and
+# this one statement; paging is the (limit, offset) it passes, None for stats.
 ENDPOINTS = [
-    ("/api/v1/stats", [("stats.sql", "project_stats", None)]),
-    ("/api/v1/sessions/recent", [("sessions.sql", "list_sessions", (10, 0))]),
-    ("/api/v1/uploads/recent", [("uploads.sql", "list_uploads", (10, 0))]),
-    ("/api/v1/sessions", [("sessions.sql", "count_sessions", None),
-                          ("sessions.sql", "list_sessions", (20, 0))]),
-    ("/api/v1/uploads", [("uploads.sql", "count_uploads", None),
-                         ("uploads.sql", "list_uploads", (20, 0))]),
-    ("/api/v1/uploads?pageSize=100", [("uploads.sql", "count_uploads", None),
-                                      ("uploads.sql", "list_uploads", (100, 0))]),
-    ("/api/v1/uploads?page=100&pageSize=100", [("uploads.sql", "count_uploads", None),
-                                               ("uploads.sql", "list_uploads", (100, 9900))]),
+    ("/api/v1/stats", "stats.sql", "project_stats", None),
+    ("/api/v1/sessions/recent", "sessions.sql", "list_sessions", (10, 0)),
+    ("/api/v1/uploads/recent", "uploads.sql", "list_uploads", (10, 0)),
+    ("/api/v1/sessions", "sessions.sql", "list_sessions", (20, 0)),
+    ("/api/v1/sessions?pageSize=100", "sessions.sql", "list_sessions", (100, 0)),
+    ("/api/v1/sessions?page=100&pageSize=100", "sessions.sql", "list_sessions", (100, 9900)),
+    ("/api/v1/uploads", "uploads.sql", "list_uploads", (20, 0)),
+    ("/api/v1/uploads?pageSize=100", "uploads.sql", "list_uploads", (100, 0)),
+    ("/api/v1/uploads?page=100&pageSize=100", "uploads.sql", "list_uploads", (100, 9900)),
 ]
 CALLERS = ("heavy JWT", "light JWT", "API key")
 FLOOR = "(framework floor)"
+
+# The issue's targets: medians with one client, set for 10M uploads (checked at any size).
+TARGET_P50_MS = {
+    "/api/v1/stats": 1.5, "/api/v1/sessions/recent": 1.5, "/api/v1/uploads/recent": 1.5,
+    "/api/v1/sessions": 2.5, "/api/v1/uploads": 2.5,
+    "/api/v1/sessions?pageSize=100": 6, "/api/v1/uploads?pageSize=100": 6,
+    "/api/v1/sessions?page=100&pageSize=100": 25, "/api/v1/uploads?page=100&pageSize=100": 25,
+}
+TARGET_SHARE_OF_FLOOR = {"/api/v1/uploads/recent": 0.35, "/api/v1/stats": 0.50}  # wrk req/s
+TARGET_RSS_MB = 150
+SCALING_SIZE, TARGET_SCALING = 100_000, 1.3  # p50 at most 1.3x its p50 at 100k uploads
 
 
 # ---------------------------------------------------------------- database
 
 def prepare_database():
-    """Start this size's PostgreSQL; generate the world once; return (url, callers)."""
+    """Start this size's PostgreSQL, generate the world once, migrate; return (url, callers).
+
+    A database generated by an earlier version is kept (generating 10M uploads takes long)
+    but gets the migrations added since; after any, VACUUM ANALYZE so new indexes are
+    planned with fresh statistics and walked index-only.
+    """
     url = embedded_postgres.start(DATA_DIR)
     callers_file = DATA_DIR / "bench-callers.json"
-    if callers_file.exists():
-        return url, json.loads(callers_file.read_text())
     with database.connect(url) as conn:
-        apply_migrations(conn)
-        print(f"generating {SIZE:,} uploads (once per size) ...", flush=True)
-        started = time.monotonic()
-        row = generate_world(conn, uploads=SIZE, seed=1)
-        print(f"generated in {time.monotonic() - started:.0f} s", flush=True)
-    with database.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
-    callers = {"heavy_user_id": str(row["heavy_user_id"]),
-               "light_user_id": str(row["light_user_id"]), "api_key": row["api_key"]}
-    callers_file.write_text(json.dumps(callers))
+        applied = apply_migrations(conn)
+        if applied:
+            print(f"applied migrations: {', '.join(applied)}", flush=True)
+        if callers_file.exists():
+            callers = json.loads(callers_file.read_text())
+        else:
+            callers = generate(conn)  # generate_world ends with its own VACUUM ANALYZE
+            callers_file.write_text(json.dumps(callers))
+    if applied:
+        with database.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
     return url, callers
 
 
-def heavy_project_ids(conn, user_id):
-    """Every project the heavy user owns or is a member of."""
-    rows = conn.execute(
-        "SELECT id FROM projects WHERE owner_id = %(u)s "
-        "UNION SELECT project_id FROM members WHERE user_id = %(u)s", {"u": user_id}).fetchall()
-    return [row["id"] for row in rows]
+def generate(conn):
+    """Generate SIZE uploads; return the callers and how long it took (shown in results.md)."""
+    print(f"generating {SIZE:,} uploads (once per size) ...", flush=True)
+    started = time.monotonic()
+    row = generate_world(conn, uploads=SIZE, seed=1)
+    seconds = time.monotonic() - started
+    print(f"generated in {seconds:.0f} s", flush=True)
+    return {"heavy_user_id": str(row["heavy_user_id"]),
+            "light_user_id": str(row["light_user_id"]), "api_key": row["api_key"],
+            "generated_seconds": round(seconds)}
 
 
-def endpoint_statements(conn, queries, project_ids, endpoint_queries):
-    """The endpoint's SQL rendered as literal statements for the given project scope."""
-    cursor = psycopg.ClientCursor(conn)
-    statements = []
-    for filename, name, paging in endpoint_queries:
-        params = {"project_ids": project_ids}
-        if paging:
-            params.update(limit=paging[0], offset=paging[1])
-            count = queries[filename][name.replace("list_", "count_")]
-            total = conn.execute(count.sql, {"project_ids": project_ids}).fetchone()["total"]
-            if paging[1] and paging[1] >= total:
-                continue  # the API answers a page past the end without the list query
-        statements.append(cursor.mogrify(queries[filename][name].sql, params))
-    return statements
+def caller_scopes(callers):
+    """The scope arguments of each caller, as auth.Caller.scope passes them to the SQL."""
+    return {"heavy JWT": {"user_id": callers["heavy_user_id"], "key_hash": None},
+            "light JWT": {"user_id": callers["light_user_id"], "key_hash": None},
+            "API key": {"user_id": None, "key_hash": hash_api_key(callers["api_key"])}}
+
+
+def endpoint_statements(cursor, queries, endpoint, scope):
+    """The endpoint's two statements for one caller, rendered with literal parameters:
+    the caller check and the data query, as auth.read_in_scope sends them."""
+    _, filename, name, paging = endpoint
+    if scope["key_hash"] is None:
+        check = ("find_user", {"user_id": scope["user_id"]})
+    else:
+        check = ("find_api_key", {"key_hash": scope["key_hash"]})
+    params = dict(scope, **(dict(zip(("limit", "offset"), paging)) if paging else {}))
+    return [cursor.mogrify(queries["callers.sql"][check[0]].sql, check[1]),
+            cursor.mogrify(queries[filename][name].sql, params)]
 
 
 def db_floor(url, statements):
@@ -130,15 +158,12 @@ def db_floor(url, statements):
 
 
 def explain_all(conn, rendered):
-    """EXPLAIN (ANALYZE, BUFFERS) text of every endpoint's statements."""
+    """EXPLAIN (ANALYZE, BUFFERS) text of every endpoint's data statement, per caller."""
     parts = []
-    for path, statements in rendered.items():
-        for statement in statements:
-            plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement).fetchall()
-            code = [line for line in statement.splitlines() if not line.startswith("--")]
-            first_line = " ".join(" ".join(code).split())[:80]
-            parts.append(f"=== {path}\n--- {first_line} ...\n"
-                         + "\n".join(row["QUERY PLAN"] for row in plan) + "\n")
+    for (path, caller), (_, statement) in rendered.items():
+        plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement).fetchall()
+        parts.append(f"=== {path} ({caller})\n"
+                     + "\n".join(row["QUERY PLAN"] for row in plan) + "\n")
     return "\n".join(parts)
 
 
@@ -291,22 +316,33 @@ def print_table(results):
                         for i, (cell, w) in enumerate(zip(row, widths))))
 
 
+def mib_list(rss_kib):
+    """Worker RSS figures in MiB, comma-separated."""
+    return ", ".join(f"{kib / 1024:.0f} MiB" for kib in rss_kib.values())
+
+
 def markdown_section(results):
     """The Markdown section of bench/results.md for this size."""
-    rss = ", ".join(f"{kib / 1024:.0f} MiB" for kib in results["rss_kib"].values())
+    generated = results.get("generated_seconds")
+    checks = results["targets"]
     lines = [f"## {results['size']:,} uploads", "",
-             f"Run {results['date']} on {results['machine']}. Heavy user: "
-             f"{results['heavy_projects']} projects in scope. gunicorn: 2 sync workers; "
-             "1 client = sequential requests on fresh connections (200 after 20 warm-up, or "
-             "as many as fit in 10 s, at least 20); "
-             "16 conn = `wrk -t2 -c16 -d5s`; DB floor = the endpoint's SQL alone for the heavy "
-             "user (pgbench -M prepared, 1 client, literals; no auth lookup, no transaction "
-             f"wrapper). Worker RSS at the end: {rss}.",
+             f"Run {results['date']} on {results['machine']}. "
+             + (f"Database generated in {generated:,} s. " if generated is not None else "")
+             + f"Heavy user: {results['heavy_projects']} projects in scope. gunicorn: 2 sync "
+             "workers; 1 client = sequential requests on fresh connections (200 after 20 "
+             "warm-up, or as many as fit in 10 s, at least 20); "
+             "16 conn = `wrk -t2 -c16 -d5s`; DB floor = the endpoint's two statements for that "
+             "caller: caller check + data query (pgbench -M prepared, 1 client, "
+             f"{PGBENCH_SECONDS} s, literals; sent one after the other, no transaction "
+             f"wrapper). Max worker RSS during the run: {mib_list(results['max_rss_kib'])} "
+             f"(at the end: {mib_list(results['rss_kib'])}).",
              "", "| " + " | ".join(HEADERS) + " |",
              "|" + "|".join(["---"] * 2 + ["---:"] * (len(HEADERS) - 2)) + "|"]
     for row in table_rows(results):
         endpoint = f"`{row[0]}`" if row[0].startswith("/") else row[0]
         lines.append("| " + " | ".join([endpoint] + row[1:]) + " |")
+    lines += ["", targets_heading(results["size"], checks) + ".", ""]
+    lines += [f"- {verdict(met)}: {text}" for met, text in checks]
     return "\n".join(lines) + "\n"
 
 
@@ -322,116 +358,169 @@ def write_markdown(results):
     sections[results["size"]] = markdown_section(results)
     header = ("# Benchmarks\n\nGenerated by `make bench SIZE=N` (bench/run.py); "
               "plans in bench/explain-N.txt, raw numbers in bench/results-N.json, "
-              "1-client p50 against size in bench/latency.svg.\n")
+              "1-client p50 against size in bench/latency.png.\n")
     path.write_text(header + "".join("\n" + sections[size] for size in sorted(sections)))
 
 
-SERIES_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
-CALLER_DASHES = {"heavy JWT": "", "light JWT": "6,3", "API key": "2,3"}
+# matplotlib's tab10 without its grey, one colour an endpoint; line style is the caller.
+ENDPOINT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                    "#e377c2", "#bcbd22", "#17becf"]
+CALLER_STYLES = {"heavy JWT": "-", "light JWT": "--", "API key": ":"}
 
 
-def write_svg():
-    """Plot 1-client p50 against size, from every bench/results-*.json, to bench/latency.svg."""
+def write_png():
+    """Plot 1-client p50 against size, from every bench/results-*.json, to bench/latency.png.
+
+    Colour is the endpoint, line style the caller; the framework floor is black.
+    """
     runs = sorted((json.loads(p.read_text()) for p in BENCH_DIR.glob("results-*.json")),
                   key=lambda run: run["size"])
     series = {}
     for run in runs:
-        for row in run["rows"]:
+        for row in run["rows"] + [dict(run["floor"], path=FLOOR, caller="-")]:
             series.setdefault((row["path"], row["caller"]), []).append(
                 (run["size"], row["seq_p50_ms"]))
-        series.setdefault((FLOOR, "-"), []).append((run["size"], run["floor"]["seq_p50_ms"]))
-    sizes = [run["size"] for run in runs]
-    lo, hi = math.log10(min(sizes)) - 0.3, math.log10(max(sizes)) + 0.3
-    top = max(ms for points in series.values() for _, ms in points) * 1.1
-    left, width, plot_top, height = 60, 560, 30, 360
-
-    def x(size):
-        return left + width * (math.log10(size) - lo) / (hi - lo)
-
-    def y(ms):
-        return plot_top + height * (1 - ms / top)
-
-    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="440" '
-           'font-family="sans-serif" font-size="11">',
-           '<text x="60" y="18" font-size="13">1-client p50 latency (ms) against uploads '
-           'in the database</text>',
-           f'<line x1="{left}" y1="{plot_top + height}" x2="{left + width}" '
-           f'y2="{plot_top + height}" stroke="black"/>',
-           f'<line x1="{left}" y1="{plot_top}" x2="{left}" y2="{plot_top + height}" '
-           'stroke="black"/>']
-    for i in range(6):
-        ms = top * i / 5
-        out.append(f'<text x="{left - 6}" y="{y(ms) + 4:.1f}" text-anchor="end">{ms:.1f}</text>')
-        out.append(f'<line x1="{left}" y1="{y(ms):.1f}" x2="{left + width}" y2="{y(ms):.1f}" '
-                   'stroke="#eee"/>')
-    for size in sizes:
-        out.append(f'<text x="{x(size):.1f}" y="{plot_top + height + 16}" '
-                   f'text-anchor="middle">{size:,}</text>')
-    paths = [path for path, _ in ENDPOINTS] + [FLOOR]
+    paths = [endpoint[0] for endpoint in ENDPOINTS]
+    paths += sorted({path for path, _ in series} - set(paths) - {FLOOR})  # older runs' paths
+    colours = dict(zip(paths, ENDPOINT_COLOURS), **{FLOOR: "black"})
+    fig, ax = plt.subplots(figsize=(11, 6))
     for (path, caller), points in series.items():
-        colour = SERIES_COLOURS[paths.index(path)] if path != FLOOR else "black"
-        dash = CALLER_DASHES.get(caller, "")
-        coords = " ".join(f"{x(s):.1f},{y(ms):.1f}" for s, ms in points)
-        out.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="1.5"'
-                   + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
-        out += [f'<circle cx="{x(s):.1f}" cy="{y(ms):.1f}" r="2.5" fill="{colour}"/>'
-                for s, ms in points]
-    legend_y = plot_top
-    for index, path in enumerate(paths):
-        colour = SERIES_COLOURS[index] if path != FLOOR else "black"
-        out.append(f'<line x1="650" y1="{legend_y}" x2="680" y2="{legend_y}" stroke="{colour}" '
-                   f'stroke-width="2"/><text x="686" y="{legend_y + 4}">{escape(path)}</text>')
-        legend_y += 18
-    legend_y += 10
-    for caller, dash in CALLER_DASHES.items():
-        out.append(f'<line x1="650" y1="{legend_y}" x2="680" y2="{legend_y}" stroke="gray" '
-                   f'stroke-width="2"' + (f' stroke-dasharray="{dash}"' if dash else "")
-                   + f'/><text x="686" y="{legend_y + 4}">{caller}</text>')
-        legend_y += 18
-    out.append("</svg>")
-    (BENCH_DIR / "latency.svg").write_text("\n".join(out) + "\n")
+        sizes, p50s = zip(*points)
+        ax.plot(sizes, p50s, color=colours.get(path, "grey"), marker="o", markersize=3,
+                linestyle=CALLER_STYLES.get(caller, "-"), linewidth=1.5)
+    # Log on both axes: sizes grow tenfold, and equal ratios (the 1.3x flatness target)
+    # should look equal whether an endpoint takes 2 ms or 200.
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks([run["size"] for run in runs], [f"{run['size']:,}" for run in runs])
+    ax.minorticks_off()
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda ms, _: f"{ms:g}"))
+    ax.set_xlabel("uploads in the database")
+    ax.set_ylabel("1-client p50 latency (ms)")
+    ax.set_title("1-client p50 latency against data size")
+    ax.grid(True, which="both", color="#eee")
+    handles = [Line2D([], [], color=colours.get(path, "grey"), linewidth=2, label=path)
+               for path in paths if any(key[0] == path for key in series)]
+    handles.append(Line2D([], [], color="black", linewidth=2, label=FLOOR))
+    handles += [Line2D([], [], color="grey", linestyle=style, linewidth=2, label=caller)
+                for caller, style in CALLER_STYLES.items()]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=9,
+              frameon=False)
+    fig.savefig(BENCH_DIR / "latency.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- targets
+
+def target_checks(results, baseline):
+    """The issue's targets against this run, per endpoint and caller: [(met, text)].
+
+    met is None where a target cannot be judged here. baseline maps (path, caller) to the
+    1-client p50 at SCALING_SIZE, or is None when there is no larger-size comparison.
+    """
+    floor_rps = results["floor"]["wrk"]["rps"]
+    checks = []
+    for row in results["rows"]:
+        path, p50, rps = row["path"], row["seq_p50_ms"], row["wrk"]["rps"]
+        name = f"`{path}` {row['caller']}"
+        if path in TARGET_P50_MS:
+            limit = TARGET_P50_MS[path]
+            checks.append((p50 <= limit, f"{name}: 1-client p50 {p50:.2f} ms (<= {limit} ms)"))
+        if path in TARGET_SHARE_OF_FLOOR:
+            share = TARGET_SHARE_OF_FLOOR[path]
+            checks.append((rps >= share * floor_rps,
+                           f"{name}: 16 conn {rps:.0f} req/s, {rps / floor_rps:.0%} of the "
+                           f"floor's {floor_rps:.0f} (>= {share:.0%})"))
+        base = (baseline or {}).get((path, row["caller"]))
+        if base:
+            checks.append((p50 <= TARGET_SCALING * base,
+                           f"{name}: p50 {p50:.2f} ms, {p50 / base:.2f}x its {base:.2f} ms at "
+                           f"{SCALING_SIZE:,} uploads (<= {TARGET_SCALING}x)"))
+    for pid, kib in results["max_rss_kib"].items():
+        mb = kib * 1024 / 1e6
+        checks.append((mb < TARGET_RSS_MB, f"worker {pid}: max RSS {mb:.0f} MB "
+                       f"(< {TARGET_RSS_MB} MB)"))
+    if baseline is None:
+        checks.append((None, f"flat scaling: judged only for sizes above {SCALING_SIZE:,}, "
+                       f"against bench/results-{SCALING_SIZE}.json"))
+    return checks
+
+
+def scaling_baseline():
+    """{(path, caller): 1-client p50} at SCALING_SIZE, when this run is larger and it exists."""
+    path = BENCH_DIR / f"results-{SCALING_SIZE}.json"
+    if SIZE <= SCALING_SIZE or not path.exists():
+        return None
+    return {(row["path"], row["caller"]): row["seq_p50_ms"]
+            for row in json.loads(path.read_text())["rows"]}
+
+
+def verdict(met):
+    """met / missed / n/a."""
+    return "n/a" if met is None else "met" if met else "missed"
+
+
+def targets_heading(size, checks):
+    """One line: how many targets this size met."""
+    judged = [met for met, _ in checks if met is not None]
+    return (f"Targets (issue: one client, medians, at 10,000,000 uploads; checked here at "
+            f"{size:,}): {sum(judged)} of {len(judged)} met")
 
 
 # ---------------------------------------------------------------- main
 
-def database_side(url, heavy_user_id):
-    """DB floor per endpoint and the EXPLAIN file, for the heavy user.
+def database_side(url, scopes):
+    """DB floor per endpoint and caller, and the EXPLAIN file.
 
-    Returns ({path: (ms, tps)}, the number of projects in the heavy user's scope).
+    Returns ({(path, caller): (ms, tps)}, the number of projects in the heavy user's scope).
     """
     queries = {name: parse_queries((SQL_DIR / name).read_text(encoding="utf-8"))
-               for name in ("stats.sql", "sessions.sql", "uploads.sql")}
+               for name in ("callers.sql", "stats.sql", "sessions.sql", "uploads.sql")}
     with database.connect(url, autocommit=True) as conn:
-        project_ids = heavy_project_ids(conn, heavy_user_id)
-        rendered = {path: endpoint_statements(conn, queries, project_ids, endpoint_queries)
-                    for path, endpoint_queries in ENDPOINTS}
+        cursor = psycopg.ClientCursor(conn)
+        rendered = {(endpoint[0], caller): endpoint_statements(cursor, queries, endpoint, scope)
+                    for endpoint in ENDPOINTS for caller, scope in scopes.items()}
+        heavy_projects = conn.execute(
+            "SELECT count(*) AS n FROM caller_projects(%(user_id)s, %(key_hash)s)",
+            scopes["heavy JWT"]).fetchone()["n"]
         (BENCH_DIR / f"explain-{SIZE}.txt").write_text(
-            f"EXPLAIN (ANALYZE, BUFFERS) for the heavy user ({len(project_ids)} projects), "
-            f"{SIZE:,} uploads, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
-            + explain_all(conn, rendered))
+            f"EXPLAIN (ANALYZE, BUFFERS) of each endpoint's data statement per caller (heavy "
+            f"user: {heavy_projects} projects), {SIZE:,} uploads, "
+            f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n" + explain_all(conn, rendered))
     floors = {}
-    for path, statements in rendered.items():
-        floors[path] = db_floor(url, statements)
-        print(f"DB floor {path}: {floors[path][0]:.2f} ms ({floors[path][1]:.0f} tps)", flush=True)
-    return floors, len(project_ids)
+    for (path, caller), statements in rendered.items():
+        floors[path, caller] = ms, tps = db_floor(url, statements)
+        print(f"DB floor {path} {caller}: {ms:.2f} ms ({tps:.0f} tps)", flush=True)
+    return floors, heavy_projects
 
 
-def http_side(port, floor_port, credentials):
-    """Measure every endpoint for every caller, and the floor; return (rows, floor)."""
-    rows = []
-    for path, _ in ENDPOINTS:
+def sample_rss(master_pid, peaks):
+    """The workers' RSS now (pid -> KiB), folded into peaks (pid -> max KiB so far)."""
+    now = {str(pid): kib for pid, kib in worker_rss_kib(master_pid).items()}
+    for pid, kib in now.items():
+        peaks[pid] = max(kib, peaks.get(pid, 0))
+    return now
+
+
+def http_side(api_pid, port, floor_port, credentials):
+    """Measure every endpoint for every caller, and the floor, sampling the API workers'
+    RSS after every row; return (rows, floor, end RSS, max RSS)."""
+    rows, peaks = [], {}
+    for path, *_ in ENDPOINTS:
         for caller in CALLERS:
             result = measure(port, path, credentials[caller])
             rows.append(dict(result, path=path, caller=caller))
+            sample_rss(api_pid, peaks)
             print(f"{path:<40} {caller:<10} 1-client p50 {result['seq_p50_ms']:6.1f} ms   "
                   f"wrk {result['wrk']['rps']:6.0f} req/s", flush=True)
-    return rows, measure(floor_port, "/", None)
+    floor = measure(floor_port, "/", None)
+    return rows, floor, sample_rss(api_pid, peaks), peaks
 
 
 def main():
     """Prepare, serve, measure, report; always stop what was started."""
     url, callers = prepare_database()
-    floors, heavy_projects = database_side(url, callers["heavy_user_id"])
+    floors, heavy_projects = database_side(url, caller_scopes(callers))
     env = dict(os.environ, DATABASE_URL=url, JWT_SECRET_KEY=SECRET, APERTUR_ENV="production")
     credentials = {"heavy JWT": mint_token(callers["heavy_user_id"]),
                    "light JWT": mint_token(callers["light_user_id"]),
@@ -442,26 +531,27 @@ def main():
         servers.append(api)
         floor_server, floor_port = start_gunicorn("bench.floor:app", env)
         servers.append(floor_server)
-        rows, floor = http_side(port, floor_port, credentials)
-        rss = worker_rss_kib(api.pid)
+        rows, floor, rss, max_rss = http_side(api.pid, port, floor_port, credentials)
     finally:
         for server in servers:
             stop(server)
         embedded_postgres.stop(DATA_DIR)
     for row in rows:
-        if row["caller"] == "heavy JWT":
-            row["db_floor_ms"], row["db_floor_tps"] = floors[row["path"]]
+        row["db_floor_ms"], row["db_floor_tps"] = floors[row["path"], row["caller"]]
     results = {"size": SIZE, "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
                "machine": machine_note(), "heavy_projects": heavy_projects,
-               "rss_kib": {str(pid): kib for pid, kib in rss.items()},
-               "rows": rows, "floor": floor}
+               "generated_seconds": callers.get("generated_seconds"),
+               "rss_kib": rss, "max_rss_kib": max_rss, "rows": rows, "floor": floor}
+    results["targets"] = target_checks(results, scaling_baseline())
     (BENCH_DIR / f"results-{SIZE}.json").write_text(json.dumps(results, indent=2) + "\n")
     write_markdown(results)
-    write_svg()
+    write_png()
     print(f"\nbench: {SIZE:,} uploads; {results['machine']}")
     print_table(results)
-    print("worker RSS: " + ", ".join(f"pid {pid} {kib / 1024:.1f} MiB"
-                                     for pid, kib in rss.items()))
+    print(f"max worker RSS during the run: {mib_list(max_rss)} (at the end: {mib_list(rss)})")
+    print(f"\n{targets_heading(SIZE, results['targets'])}")
+    for met, text in results["targets"]:
+        print(f"  {verdict(met):<6} {text.replace('`', '')}")
     bad = [r for r in rows if r["wrk"]["non_2xx"] or r["wrk"]["socket_errors"]]
     for row in bad:
         print(f"WARNING: {row['path']} {row['caller']}: {row['wrk']['non_2xx']} non-2xx, "
