@@ -6,6 +6,7 @@ from flask.json.provider import JSONProvider
 from flask_jwt_extended import JWTManager
 from psycopg.types.json import set_json_loads
 
+import auth
 import commands
 import database
 from api import bp as api_blueprint
@@ -43,6 +44,7 @@ def create_app(settings=None):
     app.config.update(settings.jwt_config())
     app.config["SETTINGS"] = settings
     JWTManager(app)
+    app.extensions["verified_tokens"] = auth.verified_token_cache()
     register_error_handlers(app)
     app.after_request(protective_headers)
     app.register_blueprint(api_blueprint)

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import timedelta
 from types import SimpleNamespace
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -194,6 +195,25 @@ def test_valid_token_of_existing_user_is_200(get, tenant):
     response = get(PATH, make_token(tenant.user))
     assert response.status_code == 200
     assert len(response.get_json()) == 1
+
+
+def test_a_token_accepted_once_is_still_refused_once_it_expires(get, tenant):
+    """Verified tokens are remembered per process; their expiry is checked on every use."""
+    token = make_token(tenant.user, expires_in=None, exp=int(time.time()) + 2)
+    assert get(PATH, token).status_code == 200
+    assert get(PATH, token).status_code == 200  # now served from the memo
+    time.sleep(max(0.0, jwt.decode(token, options={"verify_signature": False})["exp"]
+                   - time.time() + 0.05))
+    assert_unauthorized(get(PATH, token), token)
+
+
+def test_a_token_not_yet_valid_is_refused_until_its_nbf(get, tenant):
+    token = make_token(tenant.user, nbf=int(time.time()) + 2)
+    assert_unauthorized(get(PATH, token), token)
+    assert_unauthorized(get(PATH, token), token)  # refusals are never remembered
+    time.sleep(max(0.0, jwt.decode(token, options={"verify_signature": False})["nbf"]
+                   - time.time() + 0.05))
+    assert get(PATH, token).status_code == 200
 
 
 @pytest.mark.parametrize("header", ["Bearer  {}", "bearer {}", "BEARER {}", " Bearer {} "])
