@@ -1,33 +1,55 @@
 -- name: project_stats
 -- Aggregate figures over the caller's projects, from the rollups; the month is the current
--- UTC calendar month.
+-- UTC calendar month. Each project in scope costs a few index lookups (LATERAL, so the
+-- plan stays on them whatever the scope's size), never a pass over every project.
 WITH scope AS MATERIALIZED (
     SELECT project_id FROM caller_projects(%(user_id)s, %(key_hash)s)
 ),
+per_project AS MATERIALIZED (
+    SELECT s.project_id, r.sessions, r.uploads, r.uploads_delivered, r.sent, r.failed,
+           m.sessions_this_month, k.active_keys
+    FROM scope s
+    CROSS JOIN LATERAL (
+        SELECT sum(r.sessions) AS sessions,
+               sum(r.uploads) AS uploads,
+               sum(r.uploads_delivered) AS uploads_delivered,
+               sum(r.deliveries_sent) AS sent,
+               sum(r.deliveries_failed) AS failed
+        FROM project_rollups r
+        WHERE r.project_id = s.project_id
+    ) AS r
+    CROSS JOIN LATERAL (
+        SELECT coalesce(sum(m.sessions), 0) AS sessions_this_month
+        FROM project_month_rollups m
+        WHERE m.project_id = s.project_id AND m.month = utc_month(now())
+    ) AS m
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS active_keys
+        FROM usable_api_keys k
+        WHERE k.project_id = s.project_id
+    ) AS k
+),
 totals AS (
-    SELECT coalesce(sum(sessions), 0)::bigint AS sessions,
+    SELECT coalesce(sum(sessions_this_month), 0)::bigint AS sessions_this_month,
+           coalesce(sum(sessions), 0)::bigint AS sessions,
            coalesce(sum(uploads), 0)::bigint AS uploads,
            coalesce(sum(uploads_delivered), 0)::bigint AS uploads_delivered,
-           coalesce(sum(deliveries_sent), 0)::bigint AS sent,
-           coalesce(sum(deliveries_failed), 0)::bigint AS failed
-    FROM scope JOIN project_rollups USING (project_id)
-),
-this_month AS (
-    SELECT m.project_id, sum(m.sessions)::bigint AS sessions
-    FROM scope JOIN project_month_rollups m USING (project_id)
-    WHERE m.month = utc_month(now())
-    GROUP BY m.project_id
-    HAVING sum(m.sessions) > 0
+           coalesce(sum(sent), 0)::bigint AS sent,
+           coalesce(sum(failed), 0)::bigint AS failed,
+           count(*) AS projects,
+           coalesce(sum(active_keys), 0)::bigint AS active_keys
+    FROM per_project
 ),
 top_projects AS (
-    SELECT p.id, p.name, t.sessions
-    FROM this_month t
-    JOIN projects p ON p.id = t.project_id
-    ORDER BY t.sessions DESC, p.name COLLATE "C", p.id
+    SELECT p.id, p.name, pp.sessions_this_month::bigint AS sessions
+    FROM per_project pp
+    CROSS JOIN LATERAL (SELECT id, name FROM projects WHERE id = pp.project_id) AS p
+    WHERE pp.sessions_this_month > 0
+    ORDER BY pp.sessions_this_month DESC, p.name COLLATE "C", p.id
     LIMIT 10
 )
 SELECT
-    (SELECT coalesce(sum(sessions), 0) FROM this_month)::bigint AS sessions_this_month,
+    t.sessions_this_month,
     t.sessions AS sessions_total,
     t.uploads AS images_uploaded,
     t.uploads_delivered AS images_delivered,
@@ -35,8 +57,8 @@ SELECT
     CASE WHEN t.sent + t.failed = 0 THEN 0
          ELSE (200 * t.sent + t.sent + t.failed) / (2 * (t.sent + t.failed))
     END AS delivery_success_rate,
-    (SELECT count(*) FROM scope) AS total_projects,
-    (SELECT count(*) FROM scope JOIN usable_api_keys USING (project_id)) AS active_keys,
+    t.projects AS total_projects,
+    t.active_keys,
     (SELECT coalesce(json_agg(json_build_object('id', tp.id, 'name', tp.name,
                                                 'sessions', tp.sessions)
                               ORDER BY tp.sessions DESC, tp.name COLLATE "C", tp.id), '[]'::json)
