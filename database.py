@@ -14,11 +14,13 @@ def session_options(settings):
     from one statement, hence one snapshot), and runaway queries are cut off by the
     server. Plans are generic: each query is prepared once per connection and its plan
     choices are made at run time by the query itself, so re-planning per call (milliseconds
-    for the list queries) would buy nothing.
+    for the list queries) would buy nothing; nor would JIT compilation, which the generic
+    plans' large cost estimates would otherwise trigger.
     """
     return " ".join([
         "-c default_transaction_read_only=on",
         "-c plan_cache_mode=force_generic_plan",
+        "-c jit=off",  # compiling a plan costs more than any of these queries runs
         f"-c statement_timeout={settings.statement_timeout_ms}",
         f"-c idle_in_transaction_session_timeout={settings.idle_in_transaction_timeout_ms}",
         "-c TimeZone=UTC",

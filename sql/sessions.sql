@@ -5,9 +5,12 @@ WITH scope AS MATERIALIZED (
     SELECT project_id FROM caller_projects(%(user_id)s, %(key_hash)s)
 ),
 sizes AS MATERIALIZED (
-    SELECT r.project_id, sum(r.sessions)::bigint AS sessions
-    FROM scope JOIN project_rollups r USING (project_id)
-    GROUP BY r.project_id
+    SELECT scope.project_id, r.sessions
+    FROM scope
+    CROSS JOIN LATERAL (
+        SELECT sum(r.sessions)::bigint AS sessions FROM project_rollups r
+        WHERE r.project_id = scope.project_id
+    ) AS r
 ),
 plan AS MATERIALIZED (
     -- Index entries each way of finding the page would read: per project (its newest
