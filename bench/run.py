@@ -191,10 +191,11 @@ def explain_all(conn, rendered):
 # ---------------------------------------------------------------- servers
 
 def start_gunicorn(app_spec, env):
-    """Start gunicorn (2 sync workers) on app_spec; return (process, port) once it answers."""
+    """Start gunicorn on app_spec with the production config (gunicorn.conf.py, read from
+    the repository root); return (process, port) once it answers."""
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), app_spec, "--workers", "2",
+        [str(Path(sys.executable).with_name("gunicorn")), app_spec,
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], cwd=REPO, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -349,9 +350,10 @@ def markdown_section(results):
     lines = [f"## {results['size']:,} uploads", "",
              f"Run {results['date']} on {results['machine']}. "
              + (f"Database generated in {generated:,} s. " if generated is not None else "")
-             + f"Heavy user: {results['heavy_projects']} projects in scope. gunicorn: 2 sync "
-             "workers; 1 client = sequential requests on fresh connections (200 after 20 "
-             "warm-up, or as many as fit in 10 s, at least 20); "
+             + f"Heavy user: {results['heavy_projects']} projects in scope. gunicorn: the "
+             f"production config, {len(results['rss_kib'])} sync workers; 1 client = "
+             "sequential requests on fresh connections (200 after 20 warm-up, or as many as "
+             "fit in 10 s, at least 20); "
              "16 conn = `wrk -t2 -c16 -d5s`; DB floor = the endpoint's two statements for that "
              "caller: caller check + data query (pgbench -M prepared, 1 client, "
              f"{PGBENCH_SECONDS} s, literals; sent one after the other, no transaction "

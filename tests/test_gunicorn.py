@@ -1,7 +1,10 @@
 """The real server: `gunicorn wsgi:app` with two workers, spoken to over HTTP with requests."""
 
 import json
+import os
+import runpy
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import requests
@@ -159,3 +162,13 @@ def test_both_workers_serve_concurrent_requests(server, acme):
             range(16)))
     assert {r.status_code for r in responses} == {200}
     assert len({r.text for r in responses}) == 1
+
+
+@pytest.mark.parametrize("env, expected", [({}, os.cpu_count()), ({"WEB_CONCURRENCY": "3"}, 3)])
+def test_config_runs_one_sync_worker_per_core_unless_told(monkeypatch, env, expected):
+    """gunicorn.conf.py: workers = cores (measured best here), WEB_CONCURRENCY overrides."""
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    config = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    assert config["workers"] == expected
