@@ -135,7 +135,5 @@ def _send_check(conn, caller):
 
 
 def _confirm(caller, check):
-    row = check.fetchone()
-    if row is None:
+    if check.fetchone() is None:
         raise Unauthorized(_BAD_KEY if caller.kind == "api_key" else _BAD_TOKEN)
-    g.caller_id = str(row["id"])

@@ -1,6 +1,7 @@
 -- name: list_sessions
 -- One page of the caller's sessions, newest first, with their rolled-up image and destination counts.
 -- Every row carries the scope's total; a page past the end is one row with a NULL id.
+-- The walk that finds the page (scope .. page_keys) is the same as in uploads.sql.
 WITH scope AS MATERIALIZED (
     SELECT project_id FROM caller_projects(%(user_id)s, %(key_hash)s)
 ),

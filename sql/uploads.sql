@@ -1,6 +1,7 @@
 -- name: list_uploads
 -- One page of the caller's uploads, newest first, with delivery counts, breakdown and status.
 -- Every row carries the scope's total; a page past the end is one row with a NULL id.
+-- The walk that finds the page (scope .. page_keys) is the same as in sessions.sql.
 WITH scope AS MATERIALIZED (
     SELECT project_id FROM caller_projects(%(user_id)s, %(key_hash)s)
 ),
