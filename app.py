@@ -1,4 +1,5 @@
-"""Application factory: settings, JWT verification, the pool, the API blueprint, commands."""
+"""Application factory: settings, JWT verification, the pool, the API and health blueprints,
+commands."""
 
 import orjson
 from flask import Flask
@@ -10,6 +11,7 @@ import auth
 import commands
 import database
 from api import bp as api_blueprint
+from health import bp as health_blueprint
 from config import load_settings
 from errors import register_error_handlers
 
@@ -48,6 +50,7 @@ def create_app(settings=None):
     register_error_handlers(app)
     app.after_request(protective_headers)
     app.register_blueprint(api_blueprint)
+    app.register_blueprint(health_blueprint)
     commands.register(app)
     set_json_loads(orjson.loads)  # the breakdowns and top projects PostgreSQL builds
     app.extensions["db_pool"] = database.create_pool(settings)

@@ -1,5 +1,7 @@
 """Apply the numbered schema files under sql/schema/ once each, in order."""
 
+import psycopg
+
 from queries import SQL_DIR, load_queries
 
 SCHEMA_DIR = SQL_DIR / "schema"
@@ -18,6 +20,17 @@ API_ROLE = "apertur_api"  # the role roles.sql creates and grants
 def schema_files():
     """(version, path) of every schema file, in the order they apply."""
     return [(path.stem, path) for path in sorted(SCHEMA_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))]
+
+
+def pending_migrations(conn):
+    """Versions of the schema files not yet applied to this database, in order (all of
+    them on a database init-db never ran on)."""
+    try:
+        applied = {row["version"] for row in _SQL["list_applied_migrations"].all(conn)}
+    except psycopg.errors.UndefinedTable:
+        conn.rollback()
+        applied = set()
+    return [version for version, _ in schema_files() if version not in applied]
 
 
 def apply_migrations(conn):

@@ -146,6 +146,11 @@ def test_outage_answers_503_promptly_and_recovers_without_restart(pg, server):
         assert_error(timed_get(base + "/api/v1/stats")[0], 401, "unauthorized")
         assert_error(timed_get(base + "/api/v1/nope", bearer(credentials["key"]))[0],
                      404, "not_found")
+        # Liveness stays up; readiness says why not, well inside a prober's timeout.
+        assert requests.get(base + "/healthz", timeout=5).json() == {"status": "ok"}
+        response, elapsed = timed_get(base + "/readyz")
+        assert_error(response, 503, "unavailable")
+        assert elapsed < 1.5, elapsed
         assert master.poll() is None
         assert _workers(master) == workers, "workers died or were restarted during the outage"
     finally:
@@ -159,6 +164,7 @@ def test_outage_answers_503_promptly_and_recovers_without_restart(pg, server):
         time.sleep(0.2)
     assert {k: (r.status_code, r.text) for k, r in after.items()} == \
         {k: (r.status_code, r.text) for k, r in before.items()}
+    assert requests.get(base + "/readyz", timeout=5).json() == {"status": "ready"}
     assert master.poll() is None and _workers(master) == workers
 
 

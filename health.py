@@ -1,0 +1,39 @@
+"""Liveness and readiness probes for load balancers and orchestrators: no credentials.
+
+/healthz says the process serves requests (it touches nothing else); /readyz says this
+instance can answer the API: the database answers, quickly, and every schema migration
+the code expects has been applied. Both are cheap enough to be polled every second.
+"""
+
+import psycopg
+from flask import Blueprint, current_app
+from psycopg_pool import PoolTimeout
+
+from errors import Unavailable
+from queries.migrations import pending_migrations
+
+bp = Blueprint("health", __name__)
+
+# A probe must answer before the prober gives up (typically 1 s): wait at most this long
+# for a pooled connection, whatever DB_POOL_TIMEOUT_SECONDS says.
+READY_WAIT_SECONDS = 0.5
+
+
+@bp.get("/healthz", provide_automatic_options=False)
+def healthz():
+    """Alive: the worker serves requests."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz", provide_automatic_options=False)
+def readyz():
+    """Ready: the database answers and the schema is current; otherwise 503 unavailable."""
+    pool = current_app.extensions["db_pool"]
+    try:
+        with pool.connection(timeout=min(READY_WAIT_SECONDS, pool.timeout)) as conn:
+            pending = pending_migrations(conn)
+    except (PoolTimeout, psycopg.OperationalError):
+        raise Unavailable("The database is unavailable.") from None
+    if pending:
+        raise Unavailable(f"Schema migrations are pending: {', '.join(pending)}.")
+    return {"status": "ready"}
