@@ -10,6 +10,7 @@ from psycopg.types.json import set_json_loads
 import auth
 import commands
 import database
+import logs
 from api import bp as api_blueprint
 from health import bp as health_blueprint
 from config import load_settings
@@ -47,8 +48,11 @@ def create_app(settings=None):
     app.config["SETTINGS"] = settings
     JWTManager(app)
     app.extensions["verified_tokens"] = auth.verified_token_cache()
+    logs.configure_logging()
     register_error_handlers(app)
+    app.before_request(logs.start_request)  # app-level: runs before the API's auth
     app.after_request(protective_headers)
+    app.after_request(logs.finish_request)
     app.register_blueprint(api_blueprint)
     app.register_blueprint(health_blueprint)
     commands.register(app)

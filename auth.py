@@ -135,5 +135,7 @@ def _send_check(conn, caller):
 
 
 def _confirm(caller, check):
-    if check.fetchone() is None:
+    row = check.fetchone()
+    if row is None:
         raise Unauthorized(_BAD_KEY if caller.kind == "api_key" else _BAD_TOKEN)
+    g.caller_id = str(row["id"])  # the user's or the key's id, for the request log

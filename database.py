@@ -1,10 +1,14 @@
 """The per-process connection pool the API reads through, and direct connections for commands."""
 
+import time
+
 import psycopg
 from flask import current_app, g
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
+
+import logs
 
 
 def session_options(settings):
@@ -96,8 +100,12 @@ def pipelined(send):
 
 
 def _in_pipeline(conn, send):
-    with conn.pipeline():
-        return send(conn)
+    started = time.perf_counter()
+    try:
+        with conn.pipeline():
+            return send(conn)
+    finally:
+        logs.add_db_time((time.perf_counter() - started) * 1000)
 
 
 def connect(database_url, **kwargs):

@@ -7,7 +7,9 @@ from flask import jsonify
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-log = logging.getLogger(__name__)
+import logs
+
+log = logging.getLogger("apertur.errors")
 
 # Codes for the framework's own HTTP errors; anything unlisted gets a generic code.
 _HTTP_CODES = {
@@ -61,8 +63,11 @@ class Unavailable(ApiError):
 
 
 def error_response(error, extra_headers=None):
-    """Render an ApiError as the JSON envelope with its status and headers."""
-    response = jsonify(error.to_dict())
+    """Render an ApiError as the JSON envelope (with the request id) and its headers."""
+    body = error.to_dict()
+    if logs.request_id():
+        body["requestId"] = logs.request_id()
+    response = jsonify(body)
     response.status_code = error.status
     response.headers.update(error.headers)
     if extra_headers:

@@ -172,3 +172,19 @@ def test_config_runs_one_sync_worker_per_core_unless_told(monkeypatch, env, expe
         monkeypatch.setenv(name, value)
     config = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
     assert config["workers"] == expected
+
+
+def test_gunicorn_log_has_one_json_line_per_request_with_its_id(database_url, acme, tmp_path):
+    """Under gunicorn the request lines reach its error log as JSON; probes stay out of it."""
+    log = tmp_path / "gunicorn.log"
+    with running_gunicorn(log, workers=1, DATABASE_URL=database_url) as (base, _):
+        sent = requests.get(base + "/api/v1/uploads", timeout=10,
+                            headers={**bearer(acme["key"]), "X-Request-Id": "gunicorn-line-1"})
+        assert sent.status_code == 200 and sent.headers["X-Request-Id"] == "gunicorn-line-1"
+        for probe in ("/healthz", "/readyz"):
+            assert requests.get(base + probe, timeout=10).status_code == 200
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    ours = [line for line in lines if line.get("requestId") == "gunicorn-line-1"]
+    assert len(ours) == 1 and ours[0]["route"] == "/api/v1/uploads" and ours[0]["status"] == 200
+    assert not [line for line in lines if line.get("route") in ("/healthz", "/readyz")]
+    assert acme["key"] not in log.read_text()
