@@ -194,9 +194,12 @@ def start_gunicorn(app_spec, env):
     """Start gunicorn on app_spec with the production config (gunicorn.conf.py, read from
     the repository root); return (process, port) once it answers."""
     port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), app_spec,
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], cwd=REPO, env=env)
+    log = DATA_DIR / f"gunicorn-{app_spec.replace(':', '-')}.log"  # a JSON line per request
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).with_name("gunicorn")), app_spec,
+             "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], cwd=REPO, env=env,
+            stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -205,7 +208,7 @@ def start_gunicorn(app_spec, env):
         except OSError:
             time.sleep(0.2)
     server.kill()
-    raise SystemExit(f"gunicorn {app_spec} did not start")
+    raise SystemExit(f"gunicorn {app_spec} did not start; see {log}")
 
 
 def stop(server):
