@@ -2,10 +2,13 @@
 commands."""
 
 import orjson
-from flask import Flask
+from flask import Flask, request
 from flask.json.provider import JSONProvider
+from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from psycopg.types.json import set_json_loads
+from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import auth
 import commands
@@ -39,6 +42,21 @@ def protective_headers(response):
     return response
 
 
+def allow_browsers(app, origins):
+    """CORS for the dashboard's origins: GET with a bearer token, answering the browser's
+    preflight OPTIONS (which the API otherwise refuses with 405) on known paths only."""
+    CORS(app, resources={r"/api/*": {"origins": list(origins)}}, methods=["GET"],
+         allow_headers=["Authorization", "X-Request-Id"],
+         expose_headers=["X-Request-Id", "Server-Timing"], max_age=600)
+
+    @app.before_request
+    def answer_preflight():
+        if (request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+                and isinstance(request.routing_exception, MethodNotAllowed)):
+            return app.response_class(status=204)
+        return None
+
+
 def create_app(settings=None):
     """Build the app; the connection pool opens here, so under gunicorn once per worker."""
     settings = settings or load_settings()
@@ -51,6 +69,11 @@ def create_app(settings=None):
     logs.configure_logging()
     register_error_handlers(app)
     app.before_request(logs.start_request)  # app-level: runs before the API's auth
+    if settings.cors_origins:
+        allow_browsers(app, settings.cors_origins)
+    if settings.trusted_proxies:  # client address and scheme as the proxies in front saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
+                                x_proto=settings.trusted_proxies)
     app.after_request(protective_headers)
     app.after_request(logs.finish_request)
     app.register_blueprint(api_blueprint)

@@ -38,6 +38,16 @@ def _number(name, default, minimum, parse=int):
     return value
 
 
+def _origins(name):
+    """Comma-separated web origins (scheme://host[:port]) allowed to call from a browser."""
+    origins = tuple(part.strip().rstrip("/") for part in (_env(name) or "").split(",")
+                    if part.strip())
+    for origin in origins:
+        if origin == "*" or not origin.startswith(("https://", "http://")):
+            raise ConfigError(f"{name}: {origin!r} is not an origin like https://dash.example.com")
+    return origins
+
+
 def _key(name):
     """A PEM key given inline (NAME) or as a file path (NAME_FILE)."""
     inline, path = _env(name), _env(f"{name}_FILE")
@@ -79,6 +89,8 @@ class Settings:
     pool_timeout_seconds: float
     statement_timeout_ms: int
     idle_in_transaction_timeout_ms: int
+    cors_origins: tuple = ()
+    trusted_proxies: int = 0
 
     @property
     def uses_hmac(self):
@@ -130,6 +142,13 @@ def load_settings():
     if database_url is None:
         raise ConfigError("DATABASE_URL is not set (make run and make test set it for you)")
     pool_min = _number("DB_POOL_MIN_SIZE", 1, 0)
+    pool_timeout = _number("DB_POOL_TIMEOUT_SECONDS", 3.0, 0.1, float)
+    statement_timeout = _number("DB_STATEMENT_TIMEOUT_MS", 2000, 1)
+    # Each bound inside the next one out (statement < pool < gunicorn 10 s < nginx), so a
+    # slow query is answered with our 503 before anything further out gives up on it.
+    if statement_timeout >= pool_timeout * 1000:
+        raise ConfigError(f"DB_STATEMENT_TIMEOUT_MS ({statement_timeout}) must be below "
+                          f"DB_POOL_TIMEOUT_SECONDS ({pool_timeout:g} s)")
     return Settings(
         database_url=database_url,
         environment=environment,
@@ -143,7 +162,9 @@ def load_settings():
         token_minutes=_number("JWT_TOKEN_MINUTES", 60, 1),
         pool_min_size=pool_min,
         pool_max_size=_number("DB_POOL_MAX_SIZE", max(4, pool_min), max(1, pool_min)),
-        pool_timeout_seconds=_number("DB_POOL_TIMEOUT_SECONDS", 3.0, 0.1, float),
-        statement_timeout_ms=_number("DB_STATEMENT_TIMEOUT_MS", 5000, 1),
+        pool_timeout_seconds=pool_timeout,
+        statement_timeout_ms=statement_timeout,
         idle_in_transaction_timeout_ms=_number("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000, 1),
+        cors_origins=_origins("CORS_ORIGINS"),
+        trusted_proxies=_number("TRUSTED_PROXIES", 0, 0),
     )

@@ -15,6 +15,17 @@ from gunicorn import util
 # with 4 and 560 / 1,720 with 6 (wrk, 16 connections, 10M uploads). PostgreSQL shares
 # the cores, so more processes only add switching. WEB_CONCURRENCY overrides it.
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
+worker_class = "sync"  # one request at a time per process; nginx buffers slow clients
+
+# Timeouts nest: statement (2 s) < pool wait (3 s) < worker timeout < nginx (deploy/), so
+# a slow request is answered with the API's 503 before gunicorn would kill the worker.
+timeout = 10
+graceful_timeout = 10  # on SIGTERM, finish requests in flight, then stop
+# Recycle each worker after ~10,000 requests (jittered so they do not all restart at once),
+# which bounds any slow growth; every worker opens its own pool after the fork (no preload).
+max_requests = 10000
+max_requests_jitter = 1000
+preload_app = False
 
 _CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long",
           417: "expectation_failed", 431: "request_header_fields_too_large",

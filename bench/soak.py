@@ -32,10 +32,14 @@ RECOVERY_GRACE = 3  # seconds after the restart in which a 503 is still acceptab
 
 
 def start_gunicorn(port, env):
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "--bind", f"127.0.0.1:{port}",
-         "--workers", str(os.cpu_count() or 2), "--log-level", "warning", "wsgi:app"],
-        cwd=REPO, env=env)
+    log = SOAK_DATA_DIR.parent / "soak-gunicorn.log"  # a JSON line per request
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).with_name("gunicorn")), "--bind", f"127.0.0.1:{port}",
+             "--workers", str(os.cpu_count() or 2), "--log-level", "warning",
+             "--max-requests", "0",  # no planned recycling: a changed worker pid means a crash
+             "wsgi:app"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -45,7 +49,7 @@ def start_gunicorn(port, env):
         except OSError:
             time.sleep(0.2)
     server.kill()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit(f"gunicorn did not start; see {log}")
 
 
 def run_wrk(port, seconds, env):

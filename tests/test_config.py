@@ -1,5 +1,7 @@
 """Settings from the environment: defaults, and a clear refusal for every bad value."""
 
+import runpy
+
 import pytest
 
 import config
@@ -12,7 +14,7 @@ DB = "postgresql://example/db"
 def env(monkeypatch, tmp_path):
     """A clean environment holding only DATABASE_URL; the dev secret goes to a temp file."""
     for name in list(config.os.environ):
-        if name.startswith(("DB_", "JWT_", "APERTUR_", "DATABASE_")):
+        if name.startswith(("DB_", "JWT_", "APERTUR_", "DATABASE_", "CORS_", "TRUSTED_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("DATABASE_URL", DB)
     monkeypatch.setattr(config, "DEV_SECRET_FILE", tmp_path / "jwt-secret")
@@ -25,8 +27,28 @@ def test_defaults(env):
     assert (settings.pool_min_size, settings.pool_max_size, settings.pool_timeout_seconds) == \
         (1, 4, 3.0)
     assert (settings.statement_timeout_ms, settings.idle_in_transaction_timeout_ms) == \
-        (5000, 10000)
+        (2000, 10000)
+    assert (settings.cors_origins, settings.trusted_proxies) == ((), 0)
     assert settings.jwt_config()["JWT_DECODE_ALGORITHMS"] == ["HS256"]
+
+
+def test_timeouts_nest_inside_each_other(env):
+    """statement < pool here; gunicorn's timeout (gunicorn.conf.py) is above both."""
+    env.setenv("DB_STATEMENT_TIMEOUT_MS", "3000")
+    with pytest.raises(ConfigError, match="must be below DB_POOL_TIMEOUT_SECONDS"):
+        load_settings()
+    env.setenv("DB_POOL_TIMEOUT_SECONDS", "4")
+    assert load_settings().statement_timeout_ms == 3000
+    gunicorn = runpy.run_path(str(config.PROJECT_DIR / "gunicorn.conf.py"))
+    assert gunicorn["timeout"] > 4 and gunicorn["graceful_timeout"] <= gunicorn["timeout"]
+
+
+def test_cors_origins_and_trusted_proxies(env):
+    env.setenv("CORS_ORIGINS", " https://dash.example.com/, http://localhost:5173 ")
+    env.setenv("TRUSTED_PROXIES", "1")
+    settings = load_settings()
+    assert settings.cors_origins == ("https://dash.example.com", "http://localhost:5173")
+    assert settings.trusted_proxies == 1
 
 
 def test_development_generates_one_secret_and_keeps_it(env):
@@ -45,6 +67,9 @@ def test_development_generates_one_secret_and_keeps_it(env):
     ({"DB_POOL_TIMEOUT_SECONDS": "soon"}, "must be a number"),
     ({"DB_POOL_MAX_SIZE": "0"}, "at least 1"),
     ({"DB_STATEMENT_TIMEOUT_MS": "1.5"}, "must be an integer"),
+    ({"CORS_ORIGINS": "*"}, "is not an origin"),
+    ({"CORS_ORIGINS": "dash.example.com"}, "is not an origin"),
+    ({"TRUSTED_PROXIES": "-1"}, "at least 0"),
 ])
 def test_bad_settings_refuse_to_start(env, variables, message):
     for name, value in variables.items():
