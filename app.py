@@ -14,6 +14,7 @@ import auth
 import commands
 import database
 import logs
+import openapi
 from api import bp as api_blueprint
 from health import bp as health_blueprint
 from config import load_settings
@@ -78,6 +79,8 @@ def create_app(settings=None):
     app.after_request(logs.finish_request)
     app.register_blueprint(api_blueprint)
     app.register_blueprint(health_blueprint)
+    app.register_blueprint(openapi.bp)
+    app.extensions["openapi"] = openapi.build_spec(app)
     commands.register(app)
     set_json_loads(orjson.loads)  # the breakdowns and top projects PostgreSQL builds
     app.extensions["db_pool"] = database.create_pool(settings)

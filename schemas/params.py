@@ -20,7 +20,14 @@ class CountingNumber(fields.Field):
     """
 
     def __init__(self, *, clamp=None, maximum=None, **kwargs):
-        super().__init__(**kwargs)
+        # What the OpenAPI document says of it (openapi.py reads field metadata).
+        rule = (f"Values above {clamp} are treated as {clamp}." if clamp
+                else f"At most {maximum}." if maximum else "")
+        documented = {"minimum": 1, "description": "A whole number written with the digits "
+                      f"0-9 (leading zeros are fine; empty means absent). {rule}".strip()}
+        if maximum is not None:
+            documented["maximum"] = maximum
+        super().__init__(metadata={**documented, **kwargs.pop("metadata", {})}, **kwargs)
         self.clamp = clamp
         self.maximum = maximum
 

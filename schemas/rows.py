@@ -38,13 +38,19 @@ class RowSchema(Schema):
         return obj.get(attr, default)
 
 
+SESSION_STATUSES = ["pending", "active", "expired", "completed", "failed"]
+UPLOAD_STATUSES = ["stored_only", "delivered", "pending", "failed", "partial"]
+SOURCES = ["camera", "gallery", "url", "google_drive", "google_photos", "dropbox", "onedrive",
+           "box", "instagram"]
+
+
 class SessionRow(RowSchema):
     """One upload session with its derived status and counts."""
 
     id = fields.UUID()
     createdAt = Timestamp(attribute="created_at")
     expiresAt = Timestamp(attribute="expires_at")
-    status = fields.String()
+    status = fields.String(metadata={"enum": SESSION_STATUSES})
     projectId = fields.UUID(attribute="project_id")
     projectName = fields.String(attribute="project_name")
     imagesCount = fields.Integer(attribute="images_count")
@@ -69,7 +75,7 @@ class UploadRow(RowSchema):
     filename = fields.String()
     sizeBytes = fields.Integer(attribute="size_bytes")
     mimeType = fields.String(attribute="mime_type")
-    source = fields.String()
+    source = fields.String(metadata={"enum": SOURCES})
     isEncrypted = fields.Boolean(attribute="is_encrypted")
     createdAt = Timestamp(attribute="created_at")
     sessionId = fields.UUID(attribute="session_id")
@@ -81,7 +87,7 @@ class UploadRow(RowSchema):
     # Built by sql/uploads.sql as [{"type", "count"}] sorted by type.
     destinationsBreakdown = Preformatted(fields.Nested(DestinationTypeCount),
                                          attribute="destinations_breakdown")
-    status = fields.String()
+    status = fields.String(metadata={"enum": UPLOAD_STATUSES})
 
 
 class TopProject(Schema):
@@ -99,7 +105,8 @@ class Stats(RowSchema):
     sessionsTotal = fields.Integer(attribute="sessions_total")
     imagesUploaded = fields.Integer(attribute="images_uploaded")
     imagesDelivered = fields.Integer(attribute="images_delivered")
-    deliverySuccessRate = fields.Integer(attribute="delivery_success_rate")
+    deliverySuccessRate = fields.Integer(attribute="delivery_success_rate",
+                                         metadata={"minimum": 0, "maximum": 100})
     totalProjects = fields.Integer(attribute="total_projects")
     activeKeys = fields.Integer(attribute="active_keys")
     topProjects = fields.List(fields.Nested(TopProject), attribute="top_projects")

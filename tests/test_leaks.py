@@ -332,7 +332,8 @@ def test_gunicorn_output_carries_no_credential(tenant, database_url, tmp_path):
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 def test_gunicorn_output_carries_no_credential_while_database_is_down(tenant, tmp_path):
     log = tmp_path / "gunicorn.log"
-    with gunicorn(log, DATABASE_URL=DOWN_URL, DB_POOL_TIMEOUT_SECONDS="0.5") as base:
+    with gunicorn(log, DATABASE_URL=DOWN_URL, DB_POOL_TIMEOUT_SECONDS="0.5",
+                  DB_STATEMENT_TIMEOUT_MS="400") as base:
         send_secrets(base, tenant, 503, [PATH])  # each 503 waits 0.5 s
     output = log.read_text(encoding="utf-8", errors="replace")
     assert '"GET /api/v1/sessions HTTP/1.1" 503' in output
