@@ -14,6 +14,7 @@ import auth
 import commands
 import database
 import logs
+import metrics
 import openapi
 from api import bp as api_blueprint
 from health import bp as health_blueprint
@@ -77,9 +78,11 @@ def create_app(settings=None):
                                 x_proto=settings.trusted_proxies)
     app.after_request(protective_headers)
     app.after_request(logs.finish_request)
+    app.after_request(metrics.observe)
     app.register_blueprint(api_blueprint)
     app.register_blueprint(health_blueprint)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(metrics.bp)
     app.extensions["openapi"] = openapi.build_spec(app)
     commands.register(app)
     set_json_loads(orjson.loads)  # the breakdowns and top projects PostgreSQL builds

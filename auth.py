@@ -55,10 +55,12 @@ def bearer_credential():
     """The single bearer credential of the request; raises Unauthorized otherwise."""
     header = request.headers.get("Authorization", "").strip()
     if not header:
-        raise Unauthorized("Authentication required: send Authorization: Bearer <token>.")
+        raise Unauthorized("Authentication required: send Authorization: Bearer <token>.",
+                           "missing_credential")
     match = _BEARER.fullmatch(header)
     if match is None:
-        raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
+        raise Unauthorized("The Authorization header must be 'Bearer <token>'.",
+                           "malformed_header")
     return match.group(1)
 
 
@@ -66,12 +68,13 @@ def verified_claims(token):
     """The claims of a valid dashboard access token; raises Unauthorized otherwise."""
     try:
         claims = decode_token(token)
-    except (JWTExtendedException, jwt.PyJWTError):
-        raise Unauthorized(_BAD_TOKEN) from None
+    except (JWTExtendedException, jwt.PyJWTError) as exc:
+        reason = "expired_token" if isinstance(exc, jwt.ExpiredSignatureError) else None
+        raise Unauthorized(_BAD_TOKEN, reason or "invalid_token") from None
     if "exp" not in claims:
         raise Unauthorized(_BAD_TOKEN)
     if claims.get("type") != "access":
-        raise Unauthorized("Only access tokens are accepted.")
+        raise Unauthorized("Only access tokens are accepted.", "wrong_token_type")
     subject = claims.get("sub")
     if not isinstance(subject, str) or not _UUID.fullmatch(subject):
         raise Unauthorized(_BAD_TOKEN)
@@ -90,7 +93,7 @@ def current_claims(token):
     checked again on every use (nbf needs no second look: time only moves forward)."""
     claims = current_app.extensions["verified_tokens"](token)
     if claims["exp"] <= time.time() - current_app.config["JWT_DECODE_LEEWAY"]:
-        raise Unauthorized(_BAD_TOKEN)
+        raise Unauthorized(_BAD_TOKEN, "expired_token")
     return claims
 
 
@@ -137,5 +140,7 @@ def _send_check(conn, caller):
 def _confirm(caller, check):
     row = check.fetchone()
     if row is None:
-        raise Unauthorized(_BAD_KEY if caller.kind == "api_key" else _BAD_TOKEN)
+        if caller.kind == "api_key":
+            raise Unauthorized(_BAD_KEY, "unknown_key")
+        raise Unauthorized(_BAD_TOKEN, "unknown_user")
     g.caller_id = str(row["id"])  # the user's or the key's id, for the request log

@@ -1,5 +1,6 @@
 """Settings read from the environment, with their defaults, checked once at start-up."""
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -48,6 +49,15 @@ def _origins(name):
     return origins
 
 
+def _networks(name, default):
+    """Comma-separated IP addresses or CIDR networks."""
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                     for part in _env(name, default).split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
 def _key(name):
     """A PEM key given inline (NAME) or as a file path (NAME_FILE)."""
     inline, path = _env(name), _env(f"{name}_FILE")
@@ -91,6 +101,7 @@ class Settings:
     idle_in_transaction_timeout_ms: int
     cors_origins: tuple = ()
     trusted_proxies: int = 0
+    metrics_allow: tuple = ()
 
     @property
     def uses_hmac(self):
@@ -167,4 +178,5 @@ def load_settings():
         idle_in_transaction_timeout_ms=_number("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000, 1),
         cors_origins=_origins("CORS_ORIGINS"),
         trusted_proxies=_number("TRUSTED_PROXIES", 0, 0),
+        metrics_allow=_networks("METRICS_ALLOW", "127.0.0.1/32,::1/128"),
     )

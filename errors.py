@@ -8,6 +8,7 @@ from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 import logs
+import metrics
 
 log = logging.getLogger("apertur.errors")
 
@@ -48,11 +49,17 @@ class InvalidParameter(ApiError):
 
 
 class Unauthorized(ApiError):
-    """No usable credential; the message never says more than a short reason."""
+    """No usable credential; the message never says more than a short reason. `reason` is
+    a fixed label for metrics (missing_credential, malformed_header, invalid_token,
+    expired_token, wrong_token_type, unknown_user, unknown_key), never shown."""
 
     status = 401
     code = "unauthorized"
     headers = {"WWW-Authenticate": 'Bearer realm="apertur"'}
+
+    def __init__(self, message, reason="invalid_token"):
+        super().__init__(message)
+        self.reason = reason
 
 
 class Unavailable(ApiError):
@@ -64,6 +71,8 @@ class Unavailable(ApiError):
 
 def error_response(error, extra_headers=None):
     """Render an ApiError as the JSON envelope (with the request id) and its headers."""
+    if isinstance(error, Unauthorized):
+        metrics.AUTH_FAILURES.labels(error.reason).inc()
     body = error.to_dict()
     if logs.request_id():
         body["requestId"] = logs.request_id()
@@ -85,6 +94,7 @@ def _handle_http_exception(exc):
 
 def _handle_database_unavailable(exc):
     log.warning("database unavailable: %s", type(exc).__name__)
+    metrics.DATABASE_ERRORS.labels(type(exc).__name__).inc()
     return error_response(Unavailable("The database is unavailable; try again shortly."))
 
 

@@ -7,6 +7,8 @@ refusals use the API's JSON error envelope and protective headers instead.
 
 import json
 import os
+import tempfile
+from pathlib import Path
 
 from gunicorn import util
 
@@ -47,3 +49,22 @@ util.write_error = write_json_error
 # gunicorn's control socket (one fixed path per host) is unused here, and two servers on
 # one machine would fight over it.
 control_socket_disable = True
+
+
+def on_starting(server):
+    """Before any worker forks: a clean directory where every worker keeps its Prometheus
+    figures, so that a scrape of any one worker reports them all (metrics.py)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="apertur-metrics-")
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges (pool connections) no longer count."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -12,6 +12,7 @@ from marshmallow import Schema, fields
 
 import api
 import health
+import metrics
 from schemas.params import CountingNumber, LimitParams, PageParams
 from schemas.rows import SessionRow, Stats, Timestamp, UploadRow, page_of
 
@@ -97,6 +98,14 @@ def build_spec(app):
         for view, summary, params, response, secured in OPERATIONS:
             spec.path(view=view, app=app,
                       operations={"get": _operation(summary, params, response, secured)})
+        spec.path(view=metrics.scrape, app=app, operations={"get": {
+            "summary": "Prometheus metrics, for allowed addresses only (METRICS_ALLOW)",
+            "security": [],
+            "responses": {
+                "200": {"description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}}},
+                "404": {"description": "Not offered to this address (`not_found`).",
+                        "content": {"application/json": {"schema": "Error"}}}}}})
         spec.path(view=openapi_document, app=app, operations={"get": {
             "summary": "This document", "security": [],
             "responses": {"200": {"description": "OpenAPI 3 document",

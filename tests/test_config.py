@@ -14,7 +14,7 @@ DB = "postgresql://example/db"
 def env(monkeypatch, tmp_path):
     """A clean environment holding only DATABASE_URL; the dev secret goes to a temp file."""
     for name in list(config.os.environ):
-        if name.startswith(("DB_", "JWT_", "APERTUR_", "DATABASE_", "CORS_", "TRUSTED_")):
+        if name.startswith(("DB_", "JWT_", "APERTUR_", "DATABASE_", "CORS_", "TRUSTED_", "METRICS_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("DATABASE_URL", DB)
     monkeypatch.setattr(config, "DEV_SECRET_FILE", tmp_path / "jwt-secret")
@@ -29,6 +29,7 @@ def test_defaults(env):
     assert (settings.statement_timeout_ms, settings.idle_in_transaction_timeout_ms) == \
         (2000, 10000)
     assert (settings.cors_origins, settings.trusted_proxies) == ((), 0)
+    assert [str(n) for n in settings.metrics_allow] == ["127.0.0.1/32", "::1/128"]
     assert settings.jwt_config()["JWT_DECODE_ALGORITHMS"] == ["HS256"]
 
 
@@ -70,6 +71,7 @@ def test_development_generates_one_secret_and_keeps_it(env):
     ({"CORS_ORIGINS": "*"}, "is not an origin"),
     ({"CORS_ORIGINS": "dash.example.com"}, "is not an origin"),
     ({"TRUSTED_PROXIES": "-1"}, "at least 0"),
+    ({"METRICS_ALLOW": "10.0.0.0/8, not-an-address"}, "METRICS_ALLOW"),
 ])
 def test_bad_settings_refuse_to_start(env, variables, message):
     for name, value in variables.items():

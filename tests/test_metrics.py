@@ -1,0 +1,107 @@
+"""Prometheus metrics (metrics.py): what is counted, who may scrape, and several workers."""
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import pytest
+import requests
+from prometheus_client import REGISTRY
+
+from app import create_app
+from tests.conftest import bearer, make_token
+from tests.servers import running_gunicorn
+
+
+def sample(name, **labels):
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+def tenant(world):
+    owner = world.user("Owner")
+    key = world.api_key(world.project(owner, "Metered"))
+    world.load()
+    return {"owner": owner, "key": key}
+
+
+def test_requests_are_counted_and_timed_by_route_and_status(client, tenant):
+    labels = {"method": "GET", "route": "/api/v1/stats", "status": "200"}
+    before = sample("apertur_http_requests_total", **labels)
+    timed = sample("apertur_http_request_duration_seconds_count", route="/api/v1/stats")
+    for _ in range(3):
+        assert client.get("/api/v1/stats", headers=bearer(tenant["key"])).status_code == 200
+    client.get("/no/such/path/12345")
+    assert sample("apertur_http_requests_total", **labels) == before + 3
+    assert sample("apertur_http_request_duration_seconds_count", route="/api/v1/stats") == \
+        timed + 3
+    assert sample("apertur_http_requests_total", method="GET", route="(unmatched)",
+                  status="404") >= 1
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "/no/such/path" not in text  # unknown paths never become labels
+    assert 'apertur_db_pool_connections{state="in_use"}' in text
+
+
+@pytest.mark.parametrize("headers, reason", [
+    ({}, "missing_credential"),
+    ({"Authorization": "Basic abc"}, "malformed_header"),
+    ({"Authorization": "Bearer not.a.jwt"}, "invalid_token"),
+    ({"Authorization": "Bearer aptr_unknown"}, "unknown_key"),
+])
+def test_auth_failures_are_counted_by_reason(client, tenant, headers, reason):
+    before = sample("apertur_auth_failures_total", reason=reason)
+    assert client.get("/api/v1/stats", headers=headers).status_code == 401
+    assert sample("apertur_auth_failures_total", reason=reason) == before + 1
+
+
+def test_expired_tokens_and_unknown_users_have_their_own_reasons(client, tenant):
+    for token, reason in [(make_token(tenant["owner"], expires_in=-60), "expired_token"),
+                          (make_token("00000000-0000-0000-0000-000000000000"), "unknown_user"),
+                          (make_token(tenant["owner"], type="refresh"), "wrong_token_type")]:
+        before = sample("apertur_auth_failures_total", reason=reason)
+        assert client.get("/api/v1/stats", headers=bearer(token)).status_code == 401
+        assert sample("apertur_auth_failures_total", reason=reason) == before + 1
+
+
+def test_database_errors_are_counted(app, tenant):
+    down = create_app(replace(app.config["SETTINGS"], pool_timeout_seconds=0.3,
+                              database_url="postgresql://nobody@127.0.0.1:9/none"))
+    try:
+        before = sample("apertur_db_errors_total", kind="PoolTimeout")
+        response = down.test_client().get("/api/v1/stats", headers=bearer(tenant["key"]))
+        assert response.status_code == 503
+        assert sample("apertur_db_errors_total", kind="PoolTimeout") == before + 1
+    finally:
+        down.extensions["db_pool"].close()
+
+
+def test_only_allowed_addresses_may_scrape(app, client):
+    assert client.get("/metrics").status_code == 200  # the test client is 127.0.0.1
+    outside = client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert outside.status_code == 404 and outside.get_json()["error"] == "not_found"
+    wider = create_app(replace(app.config["SETTINGS"], metrics_allow=()))
+    try:
+        assert wider.test_client().get("/metrics").status_code == 404
+    finally:
+        wider.extensions["db_pool"].close()
+
+
+def test_every_worker_is_counted_whichever_one_is_scraped(database_url, tenant, tmp_path):
+    """Two gunicorn workers share their figures: each scrape sees all 24 requests."""
+    log = tmp_path / "gunicorn.log"
+    with running_gunicorn(log, workers=2, DATABASE_URL=database_url,
+                          PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics")) as (base, _):
+        def call(_):
+            return requests.get(base + "/api/v1/stats", headers=bearer(tenant["key"]),
+                                timeout=10).status_code
+
+        with ThreadPoolExecutor(8) as pool:  # concurrent, so both workers take some
+            assert set(pool.map(call, range(24))) == {200}
+        for _ in range(6):
+            text = requests.get(base + "/metrics", timeout=10).text
+            counted = re.search(r'apertur_http_requests_total\{method="GET",'
+                                r'route="/api/v1/stats",status="200"\} (\S+)', text)
+            assert counted and float(counted.group(1)) == 24.0, text[:2000]
+        writers = {re.search(r"_(\d+)\.db$", f.name).group(1)
+                   for f in (tmp_path / "metrics").glob("counter_*.db")}
+        assert len(writers) == 2  # both workers counted requests of their own
