@@ -1,0 +1,154 @@
+"""deploy/nginx.conf as shipped, run by a real nginx in front of a real gunicorn.
+
+Skipped, saying why, where nginx is not installed (`apt-get install nginx`; .ci/run
+installs it).
+"""
+
+import json
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import bearer
+from tests.servers import free_port, running_gunicorn
+
+REPO = Path(__file__).resolve().parent.parent
+NGINX = shutil.which("nginx") or next(
+    (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(path).exists()), None)
+pytestmark = pytest.mark.skipif(
+    NGINX is None, reason="nginx is not installed here (apt-get install nginx); .ci/run installs it")
+
+
+@contextmanager
+def running_nginx(directory, upstream):
+    """nginx with deploy/nginx.conf, pointed at `upstream` (host:port); yields its base URL."""
+    port = free_port()
+    site = (REPO / "deploy" / "nginx.conf").read_text()
+    site = site.replace("server 127.0.0.1:8000;", f"server {upstream};")
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (directory / sub).mkdir(mode=0o777)
+        (directory / sub).chmod(0o777)  # nginx's workers may run as nobody
+    (directory / "apertur.conf").write_text(site)
+    (directory / "nginx.conf").write_text(f"""
+daemon off;
+worker_processes 1;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log {directory}/access.log;
+    client_body_temp_path {directory}/body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+    include {directory}/apertur.conf;
+}}
+""")
+    process = subprocess.Popen([NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"nginx exited: {(directory / 'error.log').read_text()}")
+            try:
+                requests.get(base + "/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    pytest.fail("nginx did not start")
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def stack(database_url, tmp_path_factory):
+    """(nginx URL, gunicorn URL, gunicorn log) with the app trusting one proxy."""
+    directory = tmp_path_factory.mktemp("nginx")
+    log = directory / "gunicorn.log"
+    with running_gunicorn(log, DATABASE_URL=database_url, TRUSTED_PROXIES="1") as (app, _):
+        with running_nginx(directory, app.removeprefix("http://")) as proxy:
+            yield proxy, app, log
+
+
+@pytest.fixture
+def key(world):
+    project = world.project(world.user("Owner"), "Proxied")
+    secret = world.api_key(project)
+    world.upload(world.session(project), ["sent"])
+    world.load()
+    return secret
+
+
+def logged(log, request_id):
+    """The app's JSON log line for one request id."""
+    for _ in range(50):
+        for line in log.read_text().splitlines():
+            if line.startswith("{") and json.loads(line).get("requestId") == request_id:
+                return json.loads(line)
+        time.sleep(0.05)
+    raise AssertionError(f"no log line for {request_id}")
+
+
+def test_requests_pass_through_with_the_client_address_and_request_id(stack, key):
+    proxy, app, log = stack
+    through = requests.get(proxy + "/api/v1/uploads", timeout=10,
+                           headers={**bearer(key), "X-Request-Id": "via-nginx-1"})
+    direct = requests.get(app + "/api/v1/uploads", headers=bearer(key), timeout=10)
+    assert through.status_code == 200 and through.json() == direct.json()
+    assert through.headers["X-Request-Id"] == "via-nginx-1"
+    line = logged(log, "via-nginx-1")
+    assert line["clientAddress"] == "127.0.0.1" and line["route"] == "/api/v1/uploads"
+
+
+def test_a_spoofed_forwarded_for_does_not_change_the_logged_address(stack, key):
+    proxy, _, log = stack
+    requests.get(proxy + "/api/v1/stats", timeout=10,
+                 headers={**bearer(key), "X-Request-Id": "spoofed-1",
+                          "X-Forwarded-For": "6.6.6.6"})
+    assert logged(log, "spoofed-1")["clientAddress"] == "127.0.0.1"
+
+
+def test_a_burst_from_one_credential_gets_json_429s(stack, key):
+    proxy, _, _ = stack
+
+    def call(_):
+        return requests.get(proxy + "/api/v1/stats", headers=bearer(key + "-burst"), timeout=10)
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(call, range(150)))
+    limited = [r for r in answers if r.status_code == 429]
+    assert limited, [r.status_code for r in answers]
+    assert {r.status_code for r in answers} <= {401, 429}
+    body = limited[0].json()
+    assert list(body) == ["error", "message"] and body["error"] == "too_many_requests"
+    assert limited[0].headers["Content-Type"].startswith("application/json")
+    assert limited[0].headers["Retry-After"] == "1"
+
+
+def test_metrics_are_not_served_through_nginx(stack):
+    proxy, app, _ = stack
+    outside = requests.get(proxy + "/metrics", timeout=10)
+    assert outside.status_code == 404 and outside.json()["error"] == "not_found"
+    assert requests.get(app + "/metrics", timeout=10).status_code == 200  # monitoring network
+
+
+def test_json_is_gzipped(stack):
+    proxy, _, _ = stack
+    response = requests.get(proxy + "/api/v1/openapi.json", timeout=10,
+                            headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.json()["openapi"].startswith("3.")
