@@ -62,7 +62,7 @@ def allow_browsers(app, origins):
 def create_app(settings=None):
     """Build the app; the connection pool opens here, so under gunicorn once per worker."""
     settings = settings or load_settings()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # no static files: every route is the API's
     app.json = OrjsonProvider(app)
     app.config.update(settings.jwt_config())
     app.config["SETTINGS"] = settings

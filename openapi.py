@@ -1,14 +1,16 @@
 """The OpenAPI 3 document, generated from the marshmallow schemas that load parameters and
 dump responses (apispec's marshmallow plugin) and from the app's routes (its Flask plugin).
 
-Served without credentials at GET /api/v1/openapi.json; built once per app.
+Served without credentials at GET /api/v1/openapi.json (built once per app), and browsable
+at GET /api/v1/docs with Swagger UI's assets from the swagger-ui-bundle package (no CDN).
 """
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, send_from_directory
 from marshmallow import Schema, fields
+from swagger_ui_bundle import swagger_ui_path
 
 import api
 import health
@@ -106,6 +108,17 @@ def build_spec(app):
                         "content": {"text/plain": {"schema": {"type": "string"}}}},
                 "404": {"description": "Not offered to this address (`not_found`).",
                         "content": {"application/json": {"schema": "Error"}}}}}})
+        spec.path(view=docs_page, app=app, operations={"get": {
+            "summary": "This document, browsable (Swagger UI)", "security": [],
+            "responses": {"200": {"description": "HTML page",
+                                  "content": {"text/html": {"schema": {"type": "string"}}}}}}})
+        spec.path(view=docs_asset, app=app, operations={"get": {
+            "summary": "Swagger UI's files", "security": [],
+            "parameters": [{"in": "path", "name": "asset", "required": True,
+                            "schema": {"type": "string", "enum": list(DOCS_ASSETS)}}],
+            "responses": {"200": {"description": "CSS or JavaScript", "content": {
+                "text/css": {"schema": {"type": "string"}},
+                "text/javascript": {"schema": {"type": "string"}}}}}}})
         spec.path(view=openapi_document, app=app, operations={"get": {
             "summary": "This document", "security": [],
             "responses": {"200": {"description": "OpenAPI 3 document",
@@ -120,6 +133,32 @@ def build_spec(app):
         if name != "Error":
             schema["required"] = list(schema["properties"])
     return document
+
+
+DOCS_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js")
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Apertur Project Data API</title>
+<link rel="stylesheet" href="/api/v1/docs/swagger-ui.css"></head>
+<body><div id="docs"></div>
+<script src="/api/v1/docs/swagger-ui-bundle.js"></script>
+<script src="/api/v1/docs/swagger-ui-standalone-preset.js"></script>
+<script>SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#docs",
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "StandaloneLayout"});
+</script></body></html>
+"""
+
+
+@bp.get("/docs", provide_automatic_options=False)
+def docs_page():
+    """The document, browsable (Swagger UI)."""
+    return current_app.response_class(DOCS_PAGE, mimetype="text/html")
+
+
+@bp.get("/docs/<any(" + ", ".join(f'"{name}"' for name in DOCS_ASSETS) + "):asset>",
+        provide_automatic_options=False)
+def docs_asset(asset):
+    """One of Swagger UI's files, as the swagger-ui-bundle package ships it."""
+    return send_from_directory(swagger_ui_path, asset)
 
 
 @bp.get("/openapi.json", provide_automatic_options=False)

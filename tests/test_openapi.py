@@ -8,6 +8,7 @@ and requests without credentials answered.
 
 import pytest
 import schemathesis
+from apispec_webframeworks.flask import FlaskPlugin
 from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
 from schemathesis.config import SchemathesisConfig
@@ -57,8 +58,8 @@ def test_the_document_is_valid_openapi_3_and_needs_no_credentials(document):
 
 
 def test_every_route_of_the_app_is_in_the_document(app, document):
-    routes = {(rule.rule, method) for rule in app.url_map.iter_rules()
-              if rule.endpoint != "static" for method in rule.methods - {"HEAD", "OPTIONS"}}
+    routes = {(FlaskPlugin.flaskpath2openapi(rule.rule), method) for rule in app.url_map.iter_rules()
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
     documented = {(path, method.upper()) for path, item in document["paths"].items()
                   for method in item}
     assert routes <= documented, routes - documented
@@ -131,3 +132,19 @@ def test_fuzzing_from_the_document_finds_no_fault(fuzzed_schema, mode):
             case.call_and_validate()
 
         check()
+
+
+def test_the_browsable_page_uses_only_assets_served_here(client):
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "/api/v1/openapi.json" in html and "http://" not in html and "https://" not in html
+    for asset, mimetype in [("swagger-ui.css", "text/css"),
+                            ("swagger-ui-bundle.js", "text/javascript"),
+                            ("swagger-ui-standalone-preset.js", "text/javascript")]:
+        assert f"/api/v1/docs/{asset}" in html
+        response = client.get(f"/api/v1/docs/{asset}")
+        assert response.status_code == 200 and response.mimetype == mimetype
+        assert len(response.get_data()) > 1000
+    for other in ("index.html", "../config.py", "swagger-initializer.js"):
+        assert client.get(f"/api/v1/docs/{other}").status_code == 404
