@@ -20,7 +20,8 @@ bp = Blueprint("metrics", __name__)
 REQUESTS = Counter("apertur_http_requests_total", "HTTP requests answered.",
                    ["method", "route", "status"])
 LATENCY = Histogram("apertur_http_request_duration_seconds", "Time to answer a request.",
-                    ["route"], buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
+                    ["route", "status"],
+                    buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
 POOL = Gauge("apertur_db_pool_connections", "Pooled database connections, by state.",
              ["state"], multiprocess_mode="livesum")
 DATABASE_ERRORS = Counter("apertur_db_errors_total", "Requests answered 503: database "
@@ -31,8 +32,10 @@ AUTH_FAILURES = Counter("apertur_auth_failures_total", "Requests refused with 40
 def observe(response):
     """after_request: count the request, time it, and note the pool's state."""
     route = request.url_rule.rule if request.url_rule else "(unmatched)"
-    REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-    LATENCY.labels(route).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+    status = str(response.status_code)
+    REQUESTS.labels(request.method, route, status).inc()
+    LATENCY.labels(route, status).observe(
+        time.perf_counter() - g.get("started", time.perf_counter()))
     stats = current_app.extensions["db_pool"].get_stats()
     size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
     POOL.labels("open").set(size)

@@ -28,13 +28,14 @@ def tenant(world):
 def test_requests_are_counted_and_timed_by_route_and_status(client, tenant):
     labels = {"method": "GET", "route": "/api/v1/stats", "status": "200"}
     before = sample("apertur_http_requests_total", **labels)
-    timed = sample("apertur_http_request_duration_seconds_count", route="/api/v1/stats")
+    timed = sample("apertur_http_request_duration_seconds_count", route="/api/v1/stats",
+                   status="200")
     for _ in range(3):
         assert client.get("/api/v1/stats", headers=bearer(tenant["key"])).status_code == 200
     client.get("/no/such/path/12345")
     assert sample("apertur_http_requests_total", **labels) == before + 3
-    assert sample("apertur_http_request_duration_seconds_count", route="/api/v1/stats") == \
-        timed + 3
+    assert sample("apertur_http_request_duration_seconds_count", route="/api/v1/stats",
+                  status="200") == timed + 3
     assert sample("apertur_http_requests_total", method="GET", route="(unmatched)",
                   status="404") >= 1
     text = client.get("/metrics").get_data(as_text=True)
