@@ -1,5 +1,6 @@
 """Settings from the environment: defaults, and a clear refusal for every bad value."""
 
+import re
 import runpy
 
 import pytest
@@ -42,6 +43,9 @@ def test_timeouts_nest_inside_each_other(env):
     assert load_settings().statement_timeout_ms == 3000
     gunicorn = runpy.run_path(str(config.PROJECT_DIR / "gunicorn.conf.py"))
     assert gunicorn["timeout"] > 4 and gunicorn["graceful_timeout"] <= gunicorn["timeout"]
+    nginx = (config.PROJECT_DIR / "deploy" / "nginx.conf").read_text()
+    read_timeout = int(re.search(r"proxy_read_timeout (\d+)s;", nginx).group(1))
+    assert read_timeout > gunicorn["timeout"]
 
 
 def test_cors_origins_and_trusted_proxies(env):
