@@ -77,7 +77,9 @@ def test_database_errors_are_counted(app, tenant):
 
 
 def test_only_allowed_addresses_may_scrape(app, client):
-    assert client.get("/metrics").status_code == 200  # the test client is 127.0.0.1
+    inside = client.get("/metrics")  # the test client is 127.0.0.1
+    assert inside.status_code == 200
+    assert inside.headers["Content-Type"] == "text/plain; version=1.0.0; charset=utf-8"
     outside = client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert outside.status_code == 404 and outside.get_json()["error"] == "not_found"
     wider = create_app(replace(app.config["SETTINGS"], metrics_allow=()))
