@@ -1,5 +1,5 @@
-"""Application factory: settings, JWT verification, the pool, the API and health blueprints,
-commands."""
+"""Application factory: settings, JWT verification, JSON on orjson, logs and metrics, CORS
+and proxies, the blueprints (API, health, OpenAPI, metrics), commands, the pool."""
 
 import orjson
 from flask import Flask, request
@@ -17,9 +17,9 @@ import logs
 import metrics
 import openapi
 from api import bp as api_blueprint
-from health import bp as health_blueprint
 from config import load_settings
 from errors import register_error_handlers
+from health import bp as health_blueprint
 
 
 class OrjsonProvider(JSONProvider):

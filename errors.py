@@ -74,8 +74,9 @@ def error_response(error, extra_headers=None):
     if isinstance(error, Unauthorized):
         metrics.AUTH_FAILURES.labels(error.reason).inc()
     body = error.to_dict()
-    if logs.request_id():
-        body["requestId"] = logs.request_id()
+    request_id = logs.request_id()
+    if request_id:
+        body["requestId"] = request_id
     response = jsonify(body)
     response.status_code = error.status
     response.headers.update(error.headers)

@@ -37,7 +37,7 @@ def configure_logging():
 
 
 def request_id():
-    """The current request's id (also outside a request that started normally)."""
+    """The current request's id; None before start_request ran (or outside a request)."""
     return g.get("request_id")
 
 
