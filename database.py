@@ -57,14 +57,36 @@ def create_pool(settings):
     return pool
 
 
+# Once a request found the database unreachable, the next ones in this worker wait only
+# briefly for a connection: during an outage each would otherwise hold a sync worker for
+# the whole pool timeout. The pool keeps reconnecting meanwhile, and the first
+# connection it gets ends the fail-fast at once.
+FAIL_FAST_WAIT_SECONDS = 0.25
+FAIL_FAST_FOR_SECONDS = 10.0
+
+
 def request_connection():
     """The current request's pooled connection, taken on first use.
 
     Raises PoolTimeout when the database cannot be reached in time.
     """
     if "db" not in g:
-        g.db = current_app.extensions["db_pool"].getconn()
+        pool = current_app.extensions["db_pool"]
+        g.db = pool.getconn(timeout=_connection_wait(pool))
+        current_app.extensions.pop("db_down_at", None)
     return g.db
+
+
+def note_database_down():
+    """Remember that the database was just found unreachable (see FAIL_FAST_*)."""
+    current_app.extensions["db_down_at"] = time.monotonic()
+
+
+def _connection_wait(pool):
+    down_at = current_app.extensions.get("db_down_at")
+    if down_at is not None and time.monotonic() - down_at < FAIL_FAST_FOR_SECONDS:
+        return min(FAIL_FAST_WAIT_SECONDS, pool.timeout)
+    return pool.timeout
 
 
 def release_request_connection(_exc=None):

@@ -7,6 +7,7 @@ from flask import jsonify
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+import database
 import logs
 import metrics
 
@@ -96,6 +97,8 @@ def _handle_http_exception(exc):
 def _handle_database_unavailable(exc):
     log.warning("database unavailable: %s", type(exc).__name__)
     metrics.DATABASE_ERRORS.labels(type(exc).__name__).inc()
+    if isinstance(exc, PoolTimeout):
+        database.note_database_down()
     return error_response(Unavailable("The database is unavailable; try again shortly."))
 
 
