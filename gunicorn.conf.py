@@ -1,8 +1,7 @@
-"""gunicorn settings, read automatically by `gunicorn wsgi:app` run from this folder.
-
-gunicorn refuses malformed or oversized requests (request line, header count and size
-limits) before the app sees them; by default it answers with an HTML page. Here those
-refusals use the API's JSON error envelope and protective headers instead.
+"""gunicorn settings, read automatically by `gunicorn wsgi:app` run from this folder:
+workers and timeouts as measured and nested below, Prometheus' multiprocess directory,
+and gunicorn's own refusals (malformed or oversized requests, answered before the app
+sees them) in the API's JSON error envelope instead of an HTML page.
 """
 
 import json
@@ -13,15 +12,14 @@ from pathlib import Path
 
 from gunicorn import util
 
-# Sync workers, one per core: on this 2-core machine 2 workers served /stats at 770
-# req/s and the constant-JSON floor at 2,560, against 720 / 2,350 with 3, 670 / 2,220
-# with 4 and 560 / 1,720 with 6 (wrk, 16 connections, 10M uploads). PostgreSQL shares
-# the cores, so more processes only add switching. WEB_CONCURRENCY overrides it.
+# One sync worker per core (WEB_CONCURRENCY overrides), one request at a time each;
+# nginx buffers slow clients. Measured on this 2-core machine (wrk, 16 connections, 10M
+# uploads): 2 workers served /stats at 770 req/s and the constant-JSON floor at 2,560,
+# against 720 / 2,350 with 3, 670 / 2,220 with 4 and 560 / 1,720 with 6 (PostgreSQL
+# shares the cores). gthread was no better (req/s and p99 for /stats, /uploads/recent):
+# sync 636 / 38 ms, 412 / 53 ms; 2 threads 767 / 58 ms, 371 / 99 ms; 4 threads
+# 621 / 64 ms, 214 / 109 ms.
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
-# Sync workers, one request at a time each; nginx buffers slow clients. gthread was no
-# better here (2 workers, wrk 16 connections, 10M uploads, req/s and p99 for /stats and
-# /uploads/recent): sync 636 / 38 ms and 412 / 53 ms; 2 threads 767 / 58 ms and
-# 371 / 99 ms; 4 threads 621 / 64 ms and 214 / 109 ms.
 worker_class = "sync"
 
 # Timeouts nest: statement (2 s) < pool wait (3 s) < worker timeout < nginx (deploy/), so

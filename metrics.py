@@ -47,7 +47,10 @@ def observe(response):
 @bp.get("/metrics", provide_automatic_options=False)
 def scrape():
     """The metrics, in Prometheus' text format; 404 for any address not allowed."""
-    address = ipaddress.ip_address(request.remote_addr or "0.0.0.0")
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:  # e.g. a unix socket: no address to allow
+        raise NotFound() from None
     if not any(address in network for network in current_app.config["SETTINGS"].metrics_allow):
         raise NotFound()
     registry = REGISTRY

@@ -82,6 +82,8 @@ def test_only_allowed_addresses_may_scrape(app, client):
     assert inside.headers["Content-Type"] == "text/plain; version=1.0.0; charset=utf-8"
     outside = client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert outside.status_code == 404 and outside.get_json()["error"] == "not_found"
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "/run/gunicorn.sock"}
+                      ).status_code == 404
     wider = create_app(replace(app.config["SETTINGS"], metrics_allow=()))
     try:
         assert wider.test_client().get("/metrics").status_code == 404
