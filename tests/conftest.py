@@ -96,6 +96,20 @@ def db(database_url):
         yield conn
 
 
+@pytest.fixture(scope="module")
+def module_tenant(request):
+    """The read-only world of a test module that defines build_tenant(), built once."""
+    return request.module.build_tenant()
+
+
+@pytest.fixture
+def tenant(module_tenant, database_url):
+    """That world, loaded once and again only after a test emptied the tables
+    (see ensure_loaded)."""
+    ensure_loaded(database_url, module_tenant.doc, module_tenant.user)
+    return module_tenant
+
+
 @pytest.fixture
 def world(db):
     """A fixture document builder; world.load() writes it through the real loader."""
@@ -122,6 +136,15 @@ def make_token(sub, secret=TEST_SECRET, algorithm="HS256", expires_in=3600, **cl
     payload.update(claims)
     payload = {k: v for k, v in payload.items() if v is not None}
     return jwt.encode(payload, secret, algorithm=algorithm)
+
+
+def ordered(value):
+    """JSON-like data with every object as a list of (key, value) pairs, so order counts."""
+    if isinstance(value, dict):
+        return [(k, ordered(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [ordered(v) for v in value]
+    return value
 
 
 def bearer(credential):

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from app import create_app
 from tests.builders import NOW, World, new_id
-from tests.conftest import TEST_SECRET, bearer, ensure_loaded, make_token
+from tests.conftest import TEST_SECRET, bearer, make_token
 
 ENDPOINTS = ["/api/v1/sessions/recent", "/api/v1/sessions", "/api/v1/uploads/recent",
              "/api/v1/uploads", "/api/v1/stats"]
@@ -74,18 +74,6 @@ def build_tenant():
         "expires_future": world.api_key(project, expires_at=NOW + timedelta(days=1)),
     }
     return SimpleNamespace(doc=world.doc, user=user, project=project, keys=keys)
-
-
-@pytest.fixture(scope="module")
-def module_tenant():
-    return build_tenant()
-
-
-@pytest.fixture
-def tenant(module_tenant, database_url):
-    """The module's read-only data, loaded once (see conftest.ensure_loaded)."""
-    ensure_loaded(database_url, module_tenant.doc, module_tenant.user)
-    return module_tenant
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.builders import NOW
-from tests.conftest import bearer, make_token
+from tests.conftest import bearer, make_token, ordered
 from tests.servers import running_gunicorn
 
 
@@ -20,15 +20,6 @@ def server(database_url, tmp_path_factory):
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     with running_gunicorn(log, DATABASE_URL=database_url) as (base, _):
         yield base
-
-
-def ordered(value):
-    """JSON-like data with every object as a list of (key, value) pairs, so order counts."""
-    if isinstance(value, dict):
-        return [(k, ordered(v)) for k, v in value.items()]
-    if isinstance(value, list):
-        return [ordered(v) for v in value]
-    return value
 
 
 def body(response):

@@ -17,7 +17,7 @@ import requests
 
 from app import create_app
 from tests.builders import NOW, World, new_id
-from tests.conftest import TEST_SECRET, bearer, ensure_loaded, make_token
+from tests.conftest import TEST_SECRET, bearer, make_token
 from tests.servers import running_gunicorn
 
 ENDPOINTS = ["/api/v1/sessions/recent", "/api/v1/sessions", "/api/v1/uploads/recent",
@@ -60,18 +60,6 @@ def build_tenant():
             "revoked": world.api_key(project, revoked_at=NOW - timedelta(days=1)),
             "expired": world.api_key(project, expires_at=NOW - timedelta(days=1))}
     return SimpleNamespace(doc=world.doc, user=user, keys=keys, jwt=make_token(user))
-
-
-@pytest.fixture(scope="module")
-def module_tenant():
-    return build_tenant()
-
-
-@pytest.fixture
-def tenant(module_tenant, database_url):
-    """The module's read-only data, loaded once (see conftest.ensure_loaded)."""
-    ensure_loaded(database_url, module_tenant.doc, module_tenant.user)
-    return module_tenant
 
 
 def bad_jwts(t):

@@ -15,7 +15,7 @@ from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, p
 
 import database
 from fixture import load_fixture
-from tests.conftest import bearer, make_token
+from tests.conftest import bearer, make_token, ordered
 
 # Children first, so every DELETE is free of foreign-key trouble.
 TABLES = ("deliveries", "uploads", "destinations", "upload_sessions", "api_keys", "members",
@@ -425,15 +425,6 @@ def expected_response(world, scope, path, params, now):
 
 
 # --- checking one request against the model -----------------------------------------------
-
-def ordered(value):
-    """The value with every object turned into its (key, value) list, so order counts."""
-    if isinstance(value, dict):
-        return [(k, ordered(v)) for k, v in value.items()]
-    if isinstance(value, list):
-        return [ordered(v) for v in value]
-    return value
-
 
 def assert_within_scope(world, scope, path, body):
     """Every id and name in a body belongs to a project in scope."""
