@@ -1,25 +1,46 @@
-"""The Project Data API blueprint: five read-only endpoints over the caller's scope."""
+"""The Project Data API blueprint: read-only lists, single rows and stats over the caller's scope."""
 
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 
+import cursors
+import exports
 from auth import confirm_caller, read_in_scope, require_caller
 from database import release_request_connection
-from errors import InvalidParameter
-from queries import sessions, stats, uploads
-from schemas.params import LimitParams, PageParams, load_params
-from schemas.rows import SessionRow, Stats, UploadRow, page_of
+from errors import InvalidParameter, NotFound
+from queries import callers, sessions, stats, uploads
+from schemas.params import (RecentSessionParams, RecentUploadParams,
+                            SessionListParams, UploadListParams, filters_of, load_params)
+from schemas.rows import (ApiKey, SessionRow, Stats, UploadDetail, UploadRow, cursor_page_of,
+                          page_of)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(require_caller)
 bp.teardown_request(release_request_connection)
 
-LIMIT_PARAMS = LimitParams()
-PAGE_PARAMS = PageParams()
+RECENT_SESSION_PARAMS = RecentSessionParams()
+SESSION_LIST_PARAMS = SessionListParams()
+RECENT_UPLOAD_PARAMS = RecentUploadParams()
+UPLOAD_LIST_PARAMS = UploadListParams()
 SESSION_ROWS = SessionRow(many=True)
 SESSION_PAGE = page_of(SessionRow)()
+SESSION_CURSOR_PAGE = cursor_page_of(SessionRow)()
 UPLOAD_ROWS = UploadRow(many=True)
 UPLOAD_PAGE = page_of(UploadRow)()
+UPLOAD_CURSOR_PAGE = cursor_page_of(UploadRow)()
+UPLOAD_DETAIL = UploadDetail()
+SESSION_ROW = SessionRow()
+API_KEY = ApiKey()
 STATS = Stats()
+
+
+@bp.after_request
+def conditional_get(response):
+    """A strong ETag from the body of every 200, and 304 with no body when the client
+    already holds it (If-None-Match). Streamed exports have no body to hash beforehand."""
+    if response.status_code == 200 and not response.is_streamed:
+        response.add_etag()
+        response.make_conditional(request)
+    return response
 
 
 def _params(schema):
@@ -32,24 +53,38 @@ def _params(schema):
         raise
 
 
-def _page_rows(rows):
-    """The data rows of a list query's result (a page past the end is one row of NULLs)."""
-    return rows if rows[0]["id"] is not None else []
+def _read_rows(list_rows, **params):
+    """A list query's data rows (a page past the end is one row of NULLs); a 404 when a
+    projectId filter names a project the caller cannot see."""
+    rows = read_in_scope(list_rows, **params)
+    if not rows[0]["project_visible"]:
+        raise NotFound("No such project.")
+    return rows, (rows if rows[0]["id"] is not None else [])
 
 
-def _recent(list_rows, schema):
-    limit = _params(LIMIT_PARAMS)["limit"]
-    return schema.dump(_page_rows(read_in_scope(list_rows, limit=limit)))
+def _recent(list_rows, params_schema, schema):
+    params = _params(params_schema)
+    _, data = _read_rows(list_rows, limit=params["limit"], with_total=False,
+                         **filters_of(params))
+    return schema.dump(data)
 
 
-def _paged(list_rows, schema):
-    params = _params(PAGE_PARAMS)
+def _listed(resource, list_rows, params_schema, page_schema, cursor_schema, row_schema):
+    """A paginated list: by page number (the SPEC's wrapper), by cursor, or exported."""
+    params = _params(params_schema)
+    export_format = exports.requested_format(params["format"])
+    if export_format:
+        return exports.stream(resource, list_rows, row_schema, filters_of(params),
+                              export_format)
+    if params["cursor"] is not None:
+        return _cursor_page(resource, list_rows, cursor_schema, params)
     page, page_size = params["page"], params["page_size"]
     # One statement: the page and its total come from one snapshot.
-    rows = read_in_scope(list_rows, limit=page_size, offset=(page - 1) * page_size)
+    rows, data = _read_rows(list_rows, limit=page_size, offset=(page - 1) * page_size,
+                            **filters_of(params))
     total = rows[0]["total"]
-    return schema.dump({
-        "data": _page_rows(rows),
+    return page_schema.dump({
+        "data": data,
         "total": total,
         "page": page,
         "page_size": page_size,
@@ -57,31 +92,89 @@ def _paged(list_rows, schema):
     })
 
 
+def _cursor_page(resource, list_rows, schema, params):
+    """One step of a cursor walk: {data, nextCursor}, at the same cost at any depth.
+
+    The cursor carries its walk's filters; filters repeated beside it must be the same.
+    """
+    filters, after = filters_of(params), None
+    if params["cursor"]:
+        given = {name: value for name, value in filters.items() if value is not None}
+        filters, after = cursors.decode(resource, params["cursor"])
+        if given and given != filters:
+            confirm_caller()
+            raise InvalidParameter("Invalid parameter 'cursor': it belongs to a walk with "
+                                   "other filters; send it without them or with the same.")
+    page_size = params["page_size"]
+    # One row more than the page tells whether the walk goes on.
+    _, data = _read_rows(list_rows, limit=page_size + 1, after=after, with_total=False,
+                         **filters)
+    more = len(data) > page_size
+    data = data[:page_size]
+    return schema.dump({
+        "data": data,
+        "next_cursor": cursors.encode(resource, filters, data[-1]) if more else None,
+    })
+
+
+def _single(list_rows, id_param, resource_id, schema, name):
+    """One row by id; unknown and out-of-scope ids are the same 404. (A malformed id is
+    no path of this API: the route takes UUIDs only, so it is a 404 like any unknown path.)"""
+    _, data = _read_rows(list_rows, limit=1, with_total=False, **{id_param: resource_id})
+    if not data:
+        raise NotFound(f"No such {name}.")
+    return schema.dump(data[0])
+
+
 @bp.get("/sessions/recent", provide_automatic_options=False)
 def recent_sessions():
-    """The newest sessions, ?limit (default 10, at most 50)."""
-    return _recent(sessions.list_sessions, SESSION_ROWS)
+    """The newest sessions, ?limit (default 10, at most 50), filtered."""
+    return _recent(sessions.list_sessions, RECENT_SESSION_PARAMS, SESSION_ROWS)
 
 
 @bp.get("/sessions", provide_automatic_options=False)
 def list_sessions():
-    """Sessions page by page, ?page&pageSize (default 1 and 20, pageSize at most 100)."""
-    return _paged(sessions.list_sessions, SESSION_PAGE)
+    """Sessions page by page (?page&pageSize), by ?cursor, or exported whole; filtered."""
+    return _listed("sessions", sessions.list_sessions, SESSION_LIST_PARAMS, SESSION_PAGE,
+                   SESSION_CURSOR_PAGE, SessionRow)
+
+
+@bp.get("/sessions/<uuid:session_id>", provide_automatic_options=False)
+def get_session(session_id):
+    """One session by id."""
+    return _single(sessions.list_sessions, "session_id", session_id, SESSION_ROW, "session")
 
 
 @bp.get("/uploads/recent", provide_automatic_options=False)
 def recent_uploads():
-    """The newest uploads, ?limit (default 10, at most 50)."""
-    return _recent(uploads.list_uploads, UPLOAD_ROWS)
+    """The newest uploads, ?limit (default 10, at most 50), filtered."""
+    return _recent(uploads.list_uploads, RECENT_UPLOAD_PARAMS, UPLOAD_ROWS)
 
 
 @bp.get("/uploads", provide_automatic_options=False)
 def list_uploads():
-    """Uploads page by page, ?page&pageSize (default 1 and 20, pageSize at most 100)."""
-    return _paged(uploads.list_uploads, UPLOAD_PAGE)
+    """Uploads page by page (?page&pageSize), by ?cursor, or exported whole; filtered."""
+    return _listed("uploads", uploads.list_uploads, UPLOAD_LIST_PARAMS, UPLOAD_PAGE,
+                   UPLOAD_CURSOR_PAGE, UploadRow)
+
+
+@bp.get("/uploads/<uuid:upload_id>", provide_automatic_options=False)
+def get_upload(upload_id):
+    """One upload by id, with its deliveries."""
+    return _single(uploads.list_uploads, "upload_id", upload_id, UPLOAD_DETAIL, "upload")
 
 
 @bp.get("/stats", provide_automatic_options=False)
 def project_stats():
     """Aggregate figures over every project in scope."""
     return STATS.dump(read_in_scope(stats.project_stats)[0])
+
+
+@bp.get("/keys/current", provide_automatic_options=False)
+def current_key():
+    """The API key making the request: what it is called, its project, its dates."""
+    if g.caller.kind != "api_key":
+        confirm_caller()
+        raise InvalidParameter("keys/current describes the API key a request is made with; "
+                               "this request carries a dashboard token, not an API key.")
+    return API_KEY.dump(read_in_scope(callers.describe_api_key)[0])

@@ -99,6 +99,7 @@ class Settings:
     pool_timeout_seconds: float
     statement_timeout_ms: int
     idle_in_transaction_timeout_ms: int
+    cursor_secret: str
     cors_origins: tuple = ()
     trusted_proxies: int = 0
     metrics_allow: tuple = ()
@@ -149,6 +150,13 @@ def load_settings():
         public_key, private_key = _key("JWT_PUBLIC_KEY"), _key("JWT_PRIVATE_KEY")
         if public_key is None:
             raise ConfigError(f"JWT_PUBLIC_KEY (or JWT_PUBLIC_KEY_FILE) is required for {algorithm}")
+    # Cursors are signed with their own secret when given; else with the JWT secret (under
+    # another salt, so neither signature can stand in for the other).
+    cursor_secret = _env("CURSOR_SECRET") or secret
+    if cursor_secret is None:
+        if environment != "development":
+            raise ConfigError(f"CURSOR_SECRET is required with {algorithm} outside development")
+        cursor_secret = dev_secret()
     database_url = _env("DATABASE_URL")
     if database_url is None:
         raise ConfigError("DATABASE_URL is not set (make run and make test set it for you)")
@@ -176,6 +184,7 @@ def load_settings():
         pool_timeout_seconds=pool_timeout,
         statement_timeout_ms=statement_timeout,
         idle_in_transaction_timeout_ms=_number("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000, 1),
+        cursor_secret=cursor_secret,
         cors_origins=_origins("CORS_ORIGINS"),
         trusted_proxies=_number("TRUSTED_PROXIES", 0, 0),
         metrics_allow=_networks("METRICS_ALLOW", "127.0.0.1/32,::1/128"),

@@ -49,6 +49,13 @@ class InvalidParameter(ApiError):
     code = "invalid_parameter"
 
 
+class NotFound(ApiError):
+    """No such resource in the caller's scope (out of scope and nonexistent are alike)."""
+
+    status = 404
+    code = "not_found"
+
+
 class Unauthorized(ApiError):
     """No usable credential; the message never says more than a short reason. `reason` is
     a fixed label for metrics (missing_credential, malformed_header, invalid_token,

@@ -74,3 +74,9 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    """Let long exports tell the arbiter the worker is alive between batches: a sync
+    worker otherwise reports only between requests and would be killed after `timeout`."""
+    worker.wsgi.extensions["worker_heartbeat"] = worker.notify

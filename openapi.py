@@ -19,6 +19,7 @@ from schemas.params import CountingNumber, LimitParams, PageParams
 from schemas.rows import SessionRow, Stats, Timestamp, UploadRow, page_of
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
+bp.after_request(api.conditional_get)
 
 SECURITY_SCHEMES = {
     "dashboardJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",

@@ -7,6 +7,7 @@ placeholder fails the boot instead of a request.
 """
 
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,3 +111,16 @@ def load_queries(filename, expected):
     if unused:
         raise QueryFileError(f"{filename}: queries not used by the code: {sorted(unused)}")
     return queries
+
+
+_BEFORE_EVERY_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def list_bounds(created_to=None, after=None):
+    """The exclusive upper bound (before_at, before_id) of a newest-first walk, in list
+    order: the end of a date window (`to`, exclusive) or the last row a cursor saw
+    (`after`, as (created_at, id)), whichever comes first; (None, None) for neither."""
+    bounds = [(created_to, uuid.UUID(_BEFORE_EVERY_ID))] if created_to is not None else []
+    if after is not None:
+        bounds.append(after)
+    return min(bounds) if bounds else (None, None)

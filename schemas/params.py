@@ -1,12 +1,21 @@
 """Query parameters: loaded and checked before a view runs, so views receive clean values."""
 
 import re
+import uuid
+from datetime import datetime
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
+from marshmallow.validate import OneOf
 
 from errors import InvalidParameter
+from schemas.rows import SESSION_STATUSES, SOURCES, UPLOAD_STATUSES
 
 MAX_PAGE = 2_147_483_647
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                       re.IGNORECASE)
+DESTINATION_TYPE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+EXPORT_FORMATS = ("json", "csv", "ndjson")
+_SPACED_OFFSET = re.compile(r"^(.*[0-9]) ([0-9]{2}(?::?[0-9]{2})?)$")
 _DIGITS = re.compile(r"[0-9]+")
 # Longer digit strings are past every bound; they are clamped or refused without int().
 _MAX_DIGITS = 12
@@ -43,6 +52,85 @@ class CountingNumber(fields.Field):
         return min(number, self.clamp) if self.clamp is not None else number
 
 
+class Choices(fields.Field):
+    """A comma-separated list of allowed words (`status=failed,partial`): any of them matches."""
+
+    def __init__(self, allowed=None, pattern=None, **kwargs):
+        what = (f"any of: {', '.join(allowed)}" if allowed
+                else f"names matching {pattern.pattern}")
+        documented = {"type": "string", "pattern": _choices_pattern(allowed, pattern),
+                      "description": f"Comma-separated, {what}. Rows matching any one are kept."}
+        super().__init__(metadata={**documented, **kwargs.pop("metadata", {})}, **kwargs)
+        self.allowed = allowed
+        self.pattern = pattern
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        words = value.split(",")
+        for word in words:
+            if (word not in self.allowed) if self.allowed else not self.pattern.fullmatch(word):
+                expected = (f"one of {', '.join(self.allowed)}" if self.allowed
+                            else f"a name matching {self.pattern.pattern}")
+                raise ValidationError(f"{word[:40]!r} is not {expected}")
+        return sorted(set(words))
+
+
+def _choices_pattern(allowed, pattern):
+    word = "|".join(allowed) if allowed else pattern.pattern
+    return f"^({word})(,({word}))*$"
+
+
+class ProjectId(fields.Field):
+    """A project's id, the canonical UUID text (any letter case)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"type": "string", "format": "uuid",
+                                   "description": "Only this project's rows. A project the "
+                                                  "caller cannot see is answered 404."},
+                         **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not UUID_TEXT.fullmatch(value):
+            raise ValidationError("must be a project id (a UUID)")
+        return uuid.UUID(value)
+
+
+class Moment(fields.Field):
+    """An ISO 8601 date and time with a UTC offset (`Z` or `+hh:mm`)."""
+
+    def __init__(self, bound, **kwargs):
+        super().__init__(metadata={"type": "string", "format": "date-time",
+                                   "description": f"createdAt {bound}: ISO 8601 with an "
+                                                  "offset, e.g. 2026-11-01T00:00:00Z."},
+                         **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        # An unencoded + in a query string arrives as a space: 2026-11-01T00:00:00 02:00.
+        value = _SPACED_OFFSET.sub(r"\1+\2", value)
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise ValidationError("must be an ISO 8601 date and time with an offset, "
+                                  "e.g. 2026-11-01T00:00:00Z")
+        return moment
+
+
+class Tag(fields.String):
+    """One tag, matched exactly."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if "\x00" in value:
+            raise ValidationError("must not contain NUL characters")
+        return value
+
+
+class Cursor(fields.String):
+    """An opaque cursor from a previous answer's nextCursor; empty starts a walk."""
+
+    keeps_empty = True  # `?cursor=` asks for the first page of a cursor walk
+
+
 class QueryParams(Schema):
     """Base for query strings: other parameters are ignored, empty ones count as absent,
     and a parameter given twice is refused rather than silently picking one."""
@@ -56,7 +144,8 @@ class QueryParams(Schema):
         values = {}
         for field in self.fields.values():
             name = field.data_key or field.name
-            given = [value for value in args.getlist(name) if value != ""]
+            given = [value for value in args.getlist(name)
+                     if value != "" or getattr(field, "keeps_empty", False)]
             if len(given) > 1:
                 raise ValidationError("must be given at most once", name)
             if given:
@@ -76,6 +165,69 @@ class PageParams(QueryParams):
     page = CountingNumber(maximum=MAX_PAGE, load_default=1)
     # sql/sessions.sql and sql/uploads.sql rely on this bound: a page is at most 100 rows.
     page_size = CountingNumber(clamp=100, load_default=20, data_key="pageSize")
+
+
+class SessionFilters(QueryParams):
+    """Filters on the session lists."""
+
+    project_id = ProjectId(data_key="projectId", load_default=None)
+    statuses = Choices(SESSION_STATUSES, data_key="status", load_default=None, metadata={
+        "description": "Comma-separated reported statuses (a pending or active session past "
+                       "its expiry is expired): any of " + ", ".join(SESSION_STATUSES) + "."})
+    tag = Tag(load_default=None, metadata={"description": "Only sessions with this tag."})
+    created_from = Moment("from, inclusive", data_key="from", load_default=None)
+    created_to = Moment("before, exclusive", data_key="to", load_default=None)
+
+
+class UploadFilters(QueryParams):
+    """Filters on the upload lists."""
+
+    project_id = ProjectId(data_key="projectId", load_default=None)
+    statuses = Choices(UPLOAD_STATUSES, data_key="status", load_default=None)
+    sources = Choices(SOURCES, data_key="source", load_default=None)
+    destination_types = Choices(pattern=DESTINATION_TYPE, data_key="destinationType",
+                                load_default=None, metadata={
+        "description": "Comma-separated destination types: uploads with at least one "
+                       "delivery to any of them."})
+    created_from = Moment("from, inclusive", data_key="from", load_default=None)
+    created_to = Moment("before, exclusive", data_key="to", load_default=None)
+
+
+class Walk(QueryParams):
+    """How a paginated list is read: by page number, by cursor, or exported whole."""
+
+    cursor = Cursor(load_default=None, metadata={
+        "description": "Walk by cursor: empty for the first page, then the previous "
+                       "answer's nextCursor. The answer is {data, nextCursor}; page is "
+                       "ignored, and filters, when repeated, must be the cursor's own."})
+    format = fields.String(load_default=None, validate=OneOf(EXPORT_FORMATS, error="must be json, csv or ndjson"), metadata={
+        "description": "csv or ndjson streams every matching row (as Accept: text/csv or "
+                       "application/x-ndjson does); json is the default."})
+
+
+class RecentSessionParams(LimitParams, SessionFilters):
+    """?limit and the session filters."""
+
+
+class SessionListParams(PageParams, SessionFilters, Walk):
+    """?page&pageSize, the session filters, cursor and format."""
+
+
+class RecentUploadParams(LimitParams, UploadFilters):
+    """?limit and the upload filters."""
+
+
+class UploadListParams(PageParams, UploadFilters, Walk):
+    """?page&pageSize, the upload filters, cursor and format."""
+
+
+FILTER_NAMES = ("project_id", "statuses", "tag", "sources", "destination_types",
+                "created_from", "created_to")
+
+
+def filters_of(params):
+    """The filter values among loaded parameters (only those the schema declares)."""
+    return {name: params[name] for name in FILTER_NAMES if name in params}
 
 
 def load_params(schema, args):

@@ -40,6 +40,7 @@ class RowSchema(Schema):
 
 SESSION_STATUSES = ["pending", "active", "expired", "completed", "failed"]
 UPLOAD_STATUSES = ["stored_only", "delivered", "pending", "failed", "partial"]
+DELIVERY_STATUSES = ["pending", "sent", "failed"]
 SOURCES = ["camera", "gallery", "url", "google_drive", "google_photos", "dropbox", "onedrive",
            "box", "instagram"]
 
@@ -90,6 +91,32 @@ class UploadRow(RowSchema):
     status = fields.String(metadata={"enum": UPLOAD_STATUSES})
 
 
+class Delivery(Schema):
+    """One delivery of an upload: where it goes and how it went."""
+
+    destinationId = fields.UUID()
+    type = fields.String()
+    status = fields.String(metadata={"enum": DELIVERY_STATUSES})
+
+
+class UploadDetail(UploadRow):
+    """One upload as in the lists, with its deliveries."""
+
+    # Built by sql/uploads.sql, sorted by type then destination id.
+    deliveries = Preformatted(fields.Nested(Delivery))
+
+
+class ApiKey(RowSchema):
+    """The API key a request is made with."""
+
+    id = fields.UUID()
+    name = fields.String()
+    projectId = fields.UUID(attribute="project_id")
+    projectName = fields.String(attribute="project_name")
+    createdAt = Timestamp(attribute="created_at")
+    expiresAt = Timestamp(attribute="expires_at", allow_none=True)
+
+
 class TopProject(Schema):
     """A project ranked by its sessions this month."""
 
@@ -123,4 +150,16 @@ def page_of(row_schema):
         totalPages = fields.Integer(attribute="total_pages")
 
     Page.__name__ = f"{row_schema.__name__}Page"
+    return Page
+
+
+def cursor_page_of(row_schema):
+    """{data, nextCursor}: one step of a cursor walk over a row schema."""
+
+    class Page(Schema):
+        data = fields.List(fields.Nested(row_schema))
+        nextCursor = fields.String(attribute="next_cursor", allow_none=True, metadata={
+            "description": "Pass as ?cursor for the next rows; null at the end."})
+
+    Page.__name__ = f"{row_schema.__name__}CursorPage"
     return Page

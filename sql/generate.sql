@@ -15,7 +15,7 @@ CREATE TEMP TABLE gen_set_aside ON COMMIT DROP AS
 SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition
 FROM pg_index i
 WHERE i.indrelid IN ('upload_sessions'::regclass, 'destinations'::regclass,
-                     'uploads'::regclass, 'deliveries'::regclass)
+                     'uploads'::regclass, 'deliveries'::regclass, 'upload_rollups'::regclass)
   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid);
 DO $$
 DECLARE aside record;
@@ -119,6 +119,9 @@ FROM (SELECT u.id AS upload_id, d.id AS destination_id, u.session_id, u.project_
       JOIN gen_destinations d ON d.session_id = u.session_id) AS pairs
 ORDER BY upload_id, destination_id;
 
+-- Triggers were off with the foreign-key checks: count the rollups once, set-wise.
+SELECT rebuild_rollups();
+
 DO $$
 DECLARE aside record;
 BEGIN
@@ -127,9 +130,6 @@ BEGIN
     END LOOP;
 END
 $$;
-
--- Triggers were off with the foreign-key checks: count the rollups once, set-wise.
-SELECT rebuild_rollups();
 
 -- name: vacuum_world
 -- After a bulk load: planner statistics, and the visibility map index-only scans rely on.

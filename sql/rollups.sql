@@ -29,7 +29,8 @@ UNION ALL
 SELECT 'upload_rollups', upload_id::text, row_to_json(s)::text, row_to_json(e)::text
 FROM upload_rollups AS s
 FULL JOIN expected_upload_rollups AS e USING (upload_id)
-WHERE (s.deliveries, s.sent, s.failed) IS DISTINCT FROM (e.deliveries, e.sent, e.failed)
+WHERE (s.deliveries, s.sent, s.failed, s.project_id, s.created_at)
+      IS DISTINCT FROM (e.deliveries, e.sent, e.failed, e.project_id, e.created_at)
 ORDER BY 1, 2;
 
 -- name: rebuild_rollups

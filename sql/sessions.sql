@@ -1,9 +1,14 @@
 -- name: list_sessions
 -- One page of the caller's sessions, newest first, with their rolled-up image and destination counts.
--- Every row carries the scope's total; a page past the end is one row with a NULL id.
--- The walk that finds the page (scope .. page_keys) is the same as in uploads.sql.
+-- Filters (each NULL when not asked for): project_id, statuses (as reported: a pending or
+-- active session past its expiry is expired), tag, created_from (inclusive);
+-- before_at/before_id is an exclusive upper bound in list order (the end of a date window,
+-- or a cursor's last row); session_id picks one session.
+-- Every row carries the matching total (NULL unless with_total); a page past the end is one
+-- row with a NULL id. The walk's shape (scope .. page_keys) is the same as in uploads.sql.
 WITH scope AS MATERIALIZED (
     SELECT project_id FROM caller_projects(%(user_id)s, %(key_hash)s)
+    WHERE project_id = coalesce(%(project_id)s::uuid, project_id)
 ),
 sizes AS MATERIALIZED (
     SELECT scope.project_id, r.sessions
@@ -13,33 +18,113 @@ sizes AS MATERIALIZED (
         WHERE r.project_id = scope.project_id
     ) AS r
 ),
+filters AS MATERIALIZED (
+    SELECT coalesce(%(created_from)s::timestamptz, '-infinity') AS created_from,
+           coalesce(%(before_at)s::timestamptz, 'infinity') AS before_at,
+           coalesce(%(before_id)s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff') AS before_id,
+           %(statuses)s::text[] AS statuses,
+           -- The stored statuses that can be reported as one of them.
+           ARRAY(SELECT unnest(%(statuses)s::text[])
+                 UNION SELECT unnest('{pending,active}'::text[])
+                       WHERE 'expired' = ANY(%(statuses)s::text[])) AS stored_statuses,
+           %(tag)s::text AS tag,
+           %(session_id)s::uuid AS session_id,
+           -- The rollups count every session of a project: they answer only unfiltered totals.
+           %(created_from)s::timestamptz IS NULL AND %(before_at)s::timestamptz IS NULL
+               AND %(statuses)s::text[] IS NULL AND %(tag)s::text IS NULL AS unfiltered
+),
+totals AS MATERIALIZED (
+    SELECT CASE
+        WHEN NOT %(with_total)s::boolean THEN NULL
+        WHEN (SELECT unfiltered FROM filters) THEN (SELECT coalesce(sum(sessions), 0)::bigint FROM sizes)
+        WHEN (SELECT statuses IS NOT NULL FROM filters) THEN (
+            SELECT count(*) FROM scope
+            JOIN upload_sessions s ON s.project_id = scope.project_id
+            WHERE s.status = ANY((SELECT stored_statuses FROM filters)::text[])
+              AND reported_session_status(s.status, s.expires_at)
+                  = ANY((SELECT statuses FROM filters)::text[])
+              AND s.created_at >= (SELECT created_from FROM filters)
+              AND (s.created_at, s.id)
+                  < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
+              AND ((SELECT tag IS NULL FROM filters)
+                   OR session_has_tag(s.id, (SELECT tag FROM filters))))
+        ELSE (
+            SELECT count(*) FROM scope
+            JOIN upload_sessions s ON s.project_id = scope.project_id
+            WHERE s.created_at >= (SELECT created_from FROM filters)
+              AND (s.created_at, s.id)
+                  < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
+              AND ((SELECT tag IS NULL FROM filters)
+                   OR session_has_tag(s.id, (SELECT tag FROM filters))))
+        END AS total
+),
 plan AS MATERIALIZED (
     -- Index entries each way of finding the page would read: per project (its newest
     -- limit+offset) or one walk over every project (limit+offset over the scope's share).
-    SELECT coalesce(sum(sessions), 0)::bigint AS total,
-           %(offset)s::bigint < coalesce(sum(sessions), 0) AS in_range,
+    SELECT (SELECT total FROM totals) AS total,
+           %(offset)s::bigint < coalesce((SELECT total FROM totals), %(offset)s::bigint + 1)
+               AS in_range,
            coalesce(sum(least(sessions, %(limit)s::bigint + %(offset)s::bigint)), 0)
                <= (%(limit)s::bigint + %(offset)s::bigint)
                   * greatest((SELECT reltuples FROM pg_class
                               WHERE oid = 'upload_sessions'::regclass), sum(sessions))
-                  / greatest(sum(sessions), 1) AS per_project
+                  / greatest(sum(sessions), 1) AS per_project,
+           count(*) > 0 OR %(project_id)s::uuid IS NULL AS project_visible
     FROM sizes
 ),
 page_keys AS (
+    -- One session by id, if it is in scope.
+    SELECT s.created_at, s.id FROM upload_sessions s
+    WHERE s.id = (SELECT session_id FROM filters)
+      AND (s.project_id IN (SELECT project_id FROM scope)) IS TRUE
+    UNION ALL
+    -- Filtered by status: per project and stored status, from the status index.
+    SELECT k.created_at, k.id
+    FROM sizes CROSS JOIN unnest((SELECT stored_statuses FROM filters)) AS st(status)
+    CROSS JOIN LATERAL (
+        SELECT s.created_at, s.id FROM upload_sessions s
+        WHERE s.project_id = sizes.project_id AND s.status = st.status
+          AND reported_session_status(s.status, s.expires_at)
+              = ANY((SELECT statuses FROM filters)::text[])
+          AND s.created_at >= (SELECT created_from FROM filters)
+          AND (s.created_at, s.id)
+              < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
+          AND ((SELECT tag IS NULL FROM filters)
+               OR session_has_tag(s.id, (SELECT tag FROM filters)))
+        ORDER BY s.created_at DESC, s.id DESC
+        LIMIT %(limit)s::bigint + %(offset)s::bigint
+    ) AS k
+    WHERE (SELECT in_range FROM plan)
+      AND (SELECT session_id IS NULL AND statuses IS NOT NULL FROM filters)
+    UNION ALL
+    -- Per project, from each project's newest-first index.
     SELECT k.created_at, k.id
     FROM sizes CROSS JOIN LATERAL (
         SELECT s.created_at, s.id FROM upload_sessions s
         WHERE s.project_id = sizes.project_id
+          AND s.created_at >= (SELECT created_from FROM filters)
+          AND (s.created_at, s.id)
+              < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
+          AND ((SELECT tag IS NULL FROM filters)
+               OR session_has_tag(s.id, (SELECT tag FROM filters)))
         ORDER BY s.created_at DESC, s.id DESC
         LIMIT %(limit)s::bigint + %(offset)s::bigint
     ) AS k
     WHERE (SELECT in_range AND per_project FROM plan)
+      AND (SELECT session_id IS NULL AND statuses IS NULL FROM filters)
     UNION ALL
+    -- One walk over every project, newest first.
     (SELECT s.created_at, s.id FROM upload_sessions s
      WHERE (SELECT in_range AND NOT per_project FROM plan)
+       AND (SELECT session_id IS NULL AND statuses IS NULL FROM filters)
        -- IS TRUE keeps the membership test a hashed lookup instead of a join,
        -- so the walk stays in index order and stops at limit+offset.
        AND (s.project_id IN (SELECT project_id FROM scope)) IS TRUE
+       AND s.created_at >= (SELECT created_from FROM filters)
+       AND (s.created_at, s.id)
+           < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
+       AND ((SELECT tag IS NULL FROM filters)
+            OR session_has_tag(s.id, (SELECT tag FROM filters)))
      ORDER BY s.created_at DESC, s.id DESC
      LIMIT %(limit)s::bigint + %(offset)s::bigint)
     ORDER BY created_at DESC, id DESC
@@ -49,8 +134,7 @@ page_rows AS (
     SELECT s.id,
            s.created_at,
            s.expires_at,
-           CASE WHEN s.status IN ('pending', 'active') AND s.expires_at <= now()
-                THEN 'expired' ELSE s.status END AS status,
+           reported_session_status(s.status, s.expires_at) AS status,
            s.project_id,
            (SELECT name FROM projects WHERE id = s.project_id) AS project_name,
            coalesce(r.images, 0) AS images_count,
@@ -59,12 +143,13 @@ page_rows AS (
            coalesce(r.destinations, 0) AS destinations_count,
            nullif(s.tags, '{}') AS tags,
            s.long_polling_enabled
-    -- A page holds at most 100 rows (the largest pageSize). Saying so as a constant keeps
-    -- the generic plan on index lookups for the page's own rows.
-    FROM (SELECT id FROM page_keys LIMIT 100) AS k
+    -- A page holds at most 101 rows (the largest pageSize, and one more to tell whether a
+    -- cursor walk goes on). Saying so as a constant keeps the generic plan on index
+    -- lookups for the page's own rows.
+    FROM (SELECT id FROM page_keys LIMIT 101) AS k
     JOIN upload_sessions s ON s.id = k.id
     LEFT JOIN session_rollups r ON r.session_id = s.id
 )
-SELECT plan.total, page_rows.*
+SELECT plan.total, plan.project_visible, page_rows.*
 FROM plan LEFT JOIN page_rows ON true
 ORDER BY page_rows.created_at DESC, page_rows.id DESC;

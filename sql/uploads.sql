@@ -1,9 +1,13 @@
 -- name: list_uploads
 -- One page of the caller's uploads, newest first, with delivery counts, breakdown and status.
--- Every row carries the scope's total; a page past the end is one row with a NULL id.
--- The walk that finds the page (scope .. page_keys) is the same as in sessions.sql.
+-- Filters (each NULL when not asked for): project_id, statuses, sources, destination_types,
+-- created_from (inclusive); before_at/before_id is an exclusive upper bound in list order
+-- (the end of a date window, or a cursor's last row); upload_id picks one upload.
+-- Every row carries the matching total (NULL unless with_total); a page past the end is one
+-- row with a NULL id. The walk's shape (scope .. page_keys) is the same as in sessions.sql.
 WITH scope AS MATERIALIZED (
     SELECT project_id FROM caller_projects(%(user_id)s, %(key_hash)s)
+    WHERE project_id = coalesce(%(project_id)s::uuid, project_id)
 ),
 sizes AS MATERIALIZED (
     SELECT scope.project_id, r.uploads
@@ -13,43 +17,120 @@ sizes AS MATERIALIZED (
         WHERE r.project_id = scope.project_id
     ) AS r
 ),
+filters AS MATERIALIZED (
+    SELECT coalesce(%(created_from)s::timestamptz, '-infinity') AS created_from,
+           coalesce(%(before_at)s::timestamptz, 'infinity') AS before_at,
+           coalesce(%(before_id)s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff') AS before_id,
+           %(statuses)s::text[] AS statuses,
+           %(sources)s::text[] AS sources,
+           %(destination_types)s::text[] AS destination_types,
+           %(upload_id)s::uuid AS upload_id,
+           -- Filters only the upload's own row or its deliveries can answer (upload_matches).
+           %(sources)s::text[] IS NOT NULL
+               OR %(destination_types)s::text[] IS NOT NULL AS by_row,
+           -- The rollups count every upload of a project: they answer only unfiltered totals.
+           %(created_from)s::timestamptz IS NULL AND %(before_at)s::timestamptz IS NULL
+               AND %(statuses)s::text[] IS NULL AND %(sources)s::text[] IS NULL
+               AND %(destination_types)s::text[] IS NULL AS unfiltered
+),
+totals AS MATERIALIZED (
+    SELECT CASE
+            WHEN NOT %(with_total)s::boolean THEN NULL
+            WHEN (SELECT unfiltered FROM filters) THEN (SELECT coalesce(sum(uploads), 0)::bigint FROM sizes)
+            WHEN (SELECT statuses IS NOT NULL FROM filters) THEN (
+                SELECT count(*) FROM scope
+                JOIN upload_rollups r ON r.project_id = scope.project_id
+                WHERE r.status = ANY((SELECT statuses FROM filters)::text[])
+                  AND r.created_at >= (SELECT created_from FROM filters)
+                  AND (r.created_at, r.upload_id)
+                      < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
+                  AND (NOT (SELECT by_row FROM filters) OR upload_matches(r.upload_id, (SELECT sources FROM filters),
+                                        (SELECT destination_types FROM filters))))
+            ELSE (
+                SELECT count(*) FROM scope
+                JOIN uploads u ON u.project_id = scope.project_id
+                WHERE u.created_at >= (SELECT created_from FROM filters)
+                  AND (u.created_at, u.id)
+                      < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
+                  AND (NOT (SELECT by_row FROM filters) OR upload_matches(u.id, (SELECT sources FROM filters),
+                                        (SELECT destination_types FROM filters))))
+            END AS total
+),
 plan AS MATERIALIZED (
     -- Index entries each way of finding the page would read: per project (its newest
     -- limit+offset) or one walk over every project (limit+offset over the scope's share).
-    SELECT coalesce(sum(uploads), 0)::bigint AS total,
-           %(offset)s::bigint < coalesce(sum(uploads), 0) AS in_range,
+    SELECT (SELECT total FROM totals) AS total,
+           %(offset)s::bigint < coalesce((SELECT total FROM totals), %(offset)s::bigint + 1)
+               AS in_range,
            coalesce(sum(least(uploads, %(limit)s::bigint + %(offset)s::bigint)), 0)
                <= (%(limit)s::bigint + %(offset)s::bigint)
                   * greatest((SELECT reltuples FROM pg_class WHERE oid = 'uploads'::regclass),
                              sum(uploads))
-                  / greatest(sum(uploads), 1) AS per_project
+                  / greatest(sum(uploads), 1) AS per_project,
+           count(*) > 0 OR %(project_id)s::uuid IS NULL AS project_visible
     FROM sizes
 ),
 page_keys AS (
+    -- One upload by id, if it is in scope.
+    SELECT u.created_at, u.id FROM uploads u
+    WHERE u.id = (SELECT upload_id FROM filters)
+      AND (u.project_id IN (SELECT project_id FROM scope)) IS TRUE
+    UNION ALL
+    -- Filtered by status: per project and status, from the rollups' status index.
+    SELECT k.created_at, k.id
+    FROM sizes CROSS JOIN unnest((SELECT statuses FROM filters)) AS st(status)
+    CROSS JOIN LATERAL (
+        SELECT r.created_at, r.upload_id AS id FROM upload_rollups r
+        WHERE r.project_id = sizes.project_id AND r.status = st.status
+          AND r.created_at >= (SELECT created_from FROM filters)
+          AND (r.created_at, r.upload_id)
+              < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
+          AND (NOT (SELECT by_row FROM filters) OR upload_matches(r.upload_id, (SELECT sources FROM filters),
+                                        (SELECT destination_types FROM filters)))
+        ORDER BY r.created_at DESC, r.upload_id DESC
+        LIMIT %(limit)s::bigint + %(offset)s::bigint
+    ) AS k
+    WHERE (SELECT in_range FROM plan) AND (SELECT upload_id IS NULL FROM filters)
+    UNION ALL
+    -- Per project, from each project's newest-first index.
     SELECT k.created_at, k.id
     FROM sizes CROSS JOIN LATERAL (
         SELECT u.created_at, u.id FROM uploads u
         WHERE u.project_id = sizes.project_id
+          AND u.created_at >= (SELECT created_from FROM filters)
+          AND (u.created_at, u.id)
+              < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
+          AND (NOT (SELECT by_row FROM filters) OR upload_matches(u.id, (SELECT sources FROM filters),
+                                        (SELECT destination_types FROM filters)))
         ORDER BY u.created_at DESC, u.id DESC
         LIMIT %(limit)s::bigint + %(offset)s::bigint
     ) AS k
     WHERE (SELECT in_range AND per_project FROM plan)
+      AND (SELECT upload_id IS NULL AND statuses IS NULL FROM filters)
     UNION ALL
+    -- One walk over every project, newest first.
     (SELECT u.created_at, u.id FROM uploads u
      WHERE (SELECT in_range AND NOT per_project FROM plan)
+       AND (SELECT upload_id IS NULL AND statuses IS NULL FROM filters)
        -- IS TRUE keeps the membership test a hashed lookup instead of a join,
        -- so the walk stays in index order and stops at limit+offset.
        AND (u.project_id IN (SELECT project_id FROM scope)) IS TRUE
+       AND u.created_at >= (SELECT created_from FROM filters)
+       AND (u.created_at, u.id)
+           < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
+       AND (NOT (SELECT by_row FROM filters) OR upload_matches(u.id, (SELECT sources FROM filters),
+                                        (SELECT destination_types FROM filters)))
      ORDER BY u.created_at DESC, u.id DESC
      LIMIT %(limit)s::bigint + %(offset)s::bigint)
     ORDER BY created_at DESC, id DESC
     LIMIT %(limit)s::bigint OFFSET %(offset)s::bigint
 ),
 page AS (
-    -- A page holds at most 100 rows (the largest pageSize). Saying so as a constant keeps
-    -- the generic plan on index lookups for the page's own rows and deliveries.
+    -- A page holds at most 101 rows (the largest pageSize, and one more to tell whether a
+    -- cursor walk goes on). Saying so as a constant keeps the generic plan on index
+    -- lookups for the page's own rows and deliveries.
     SELECT u.*
-    FROM (SELECT id FROM page_keys LIMIT 100) AS k
+    FROM (SELECT id FROM page_keys LIMIT 101) AS k
     JOIN uploads u ON u.id = k.id
 ),
 per_type AS (
@@ -92,10 +173,19 @@ page_rows AS (
                 WHEN pu.sent = pu.total THEN 'delivered'
                 WHEN pu.failed = 0 THEN 'pending'
                 WHEN pu.sent = 0 THEN 'failed'
-                ELSE 'partial' END AS status
+                ELSE 'partial' END AS status,
+           -- A single upload is answered with its deliveries.
+           CASE WHEN (SELECT upload_id IS NOT NULL FROM filters) THEN (
+               SELECT coalesce(json_agg(json_build_object(
+                          'destinationId', dl.destination_id, 'type', dst.type,
+                          'status', dl.status) ORDER BY dst.type COLLATE "C", dl.destination_id),
+                      '[]'::json)
+               FROM deliveries dl JOIN destinations dst ON dst.id = dl.destination_id
+               WHERE dl.upload_id = p.id)
+           END AS deliveries
     FROM page p
     LEFT JOIN per_upload pu ON pu.upload_id = p.id
 )
-SELECT plan.total, page_rows.*
+SELECT plan.total, plan.project_visible, page_rows.*
 FROM plan LEFT JOIN page_rows ON true
 ORDER BY page_rows.created_at DESC, page_rows.id DESC;

@@ -23,8 +23,14 @@ UPLOADS = "/api/v1/uploads"
 STATS = "/api/v1/stats"
 RECENT = {SESSIONS_RECENT: "sessions", UPLOADS_RECENT: "uploads"}
 PAGED = {SESSIONS: "sessions", UPLOADS: "uploads"}
-OWN_PARAMS = {SESSIONS_RECENT: {"limit"}, UPLOADS_RECENT: {"limit"},
-              SESSIONS: {"page", "pageSize"}, UPLOADS: {"page", "pageSize"}, STATS: set()}
+# Issue 6's filters and ways of walking are each endpoint's own too (tested in test_filters).
+SESSION_FILTERS = {"projectId", "status", "tag", "from", "to"}
+UPLOAD_FILTERS = {"projectId", "status", "source", "destinationType", "from", "to"}
+WALKS = {"cursor", "format"}
+OWN_PARAMS = {SESSIONS_RECENT: {"limit"} | SESSION_FILTERS,
+              UPLOADS_RECENT: {"limit"} | UPLOAD_FILTERS,
+              SESSIONS: {"page", "pageSize"} | SESSION_FILTERS | WALKS,
+              UPLOADS: {"page", "pageSize"} | UPLOAD_FILTERS | WALKS, STATS: set()}
 PARAMETERS = [(SESSIONS_RECENT, "limit"), (UPLOADS_RECENT, "limit"),
               (SESSIONS, "page"), (SESSIONS, "pageSize"), (UPLOADS, "page"), (UPLOADS, "pageSize")]
 MAX_PAGE = 2_147_483_647

@@ -55,8 +55,9 @@ def walk_used(db, kind, user_id, key_hash, limit, offset):
     """Which index the page query really walked: 'global' or 'per_project'."""
     filename, name, global_index, project_index = LISTS[kind]
     query = parse_queries((SQL_DIR / filename).read_text())[name]
-    statement = ClientCursor(db).mogrify(query.sql, {"user_id": user_id, "key_hash": key_hash,
-                                                     "limit": limit, "offset": offset})
+    unfiltered = dict.fromkeys(query.params) | {"with_total": True}
+    statement = ClientCursor(db).mogrify(query.sql, unfiltered | {
+        "user_id": user_id, "key_hash": key_hash, "limit": limit, "offset": offset})
     # Tables this small would be read whole; with scans by index only, each walk reads
     # only (created_at, id, project_id) and so shows as an index-only scan of its index.
     db.execute("SET enable_seqscan = off")
