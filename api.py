@@ -72,11 +72,11 @@ def _recent(list_rows, params_schema, schema):
 def _listed(resource, list_rows, params_schema, page_schema, cursor_schema, row_schema):
     """A paginated list: by page number (the SPEC's wrapper), by cursor, or exported."""
     params = _params(params_schema)
-    export_format = exports.requested_format(params["format"])
+    export_format = exports.requested_format(params.get("format"))
     if export_format:
         return exports.stream(resource, list_rows, row_schema, filters_of(params),
                               export_format)
-    if params["cursor"] is not None:
+    if "cursor" in params:
         return _cursor_page(resource, list_rows, cursor_schema, params)
     page, page_size = params["page"], params["page_size"]
     # One statement: the page and its total come from one snapshot.
@@ -99,7 +99,7 @@ def _cursor_page(resource, list_rows, schema, params):
     """
     filters, after = filters_of(params), None
     if params["cursor"]:
-        given = {name: value for name, value in filters.items() if value is not None}
+        given = filters
         filters, after = cursors.decode(resource, params["cursor"])
         if given and given != filters:
             confirm_caller()

@@ -27,8 +27,7 @@ def _serializer(resource):
 def encode(resource, filters, row):
     """The cursor that continues `resource` after `row` under `filters`."""
     payload = {"at": row["created_at"].isoformat(), "id": str(row["id"]),
-               "filters": {name: _text(value) for name, value in filters.items()
-                           if value is not None}}
+               "filters": {name: _text(value) for name, value in filters.items()}}
     return _serializer(resource).dumps(payload)
 
 

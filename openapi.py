@@ -15,8 +15,10 @@ from swagger_ui_bundle import swagger_ui_path
 import api
 import health
 import metrics
-from schemas.params import CountingNumber, LimitParams, PageParams
-from schemas.rows import SessionRow, Stats, Timestamp, UploadRow, page_of
+from schemas.params import (Choices, CountingNumber, Moment, ProjectId, RecentSessionParams,
+                            RecentUploadParams, SessionListParams, UploadListParams)
+from schemas.rows import (ApiKey, SessionRow, Stats, Timestamp, UploadDetail, UploadRow,
+                          cursor_page_of, page_of)
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 bp.after_request(api.conditional_get)
@@ -32,6 +34,7 @@ SECURITY_SCHEMES = {
 ERROR_STATUSES = {
     400: "A query parameter is malformed or out of range (`invalid_parameter`).",
     401: "No usable credential (`unauthorized`); carries `WWW-Authenticate: Bearer`.",
+    404: "Not in the caller's scope, or no such thing (`not_found`): the same answer.",
     405: "Only GET is answered (`method_not_allowed`).",
     500: "An unexpected error (`internal_error`).",
     503: "The database cannot be reached or a query timed out (`unavailable`).",
@@ -54,31 +57,77 @@ class Status(Schema):
     status = fields.String(required=True)
 
 
-# (view, summary, query parameters schema, response schema, secured)
+EXPORTS = {
+    "text/csv": "Every matching row as RFC 4180 CSV with a header row (tags as `a;b`, the "
+                "breakdown as `type:count;…`), streamed; asked for by Accept or ?format=csv.",
+    "application/x-ndjson": "Every matching row as one JSON object per line, streamed; asked "
+                            "for by Accept or ?format=ndjson.",
+}
+CONDITIONAL_HEADERS = {
+    "ETag": {"description": "Strong validator of the body; send it back as If-None-Match.",
+             "schema": {"type": "string"}},
+    "Cache-Control": {"description": "`private, no-cache`: revalidate; shared caches keep nothing.",
+                      "schema": {"type": "string"}},
+}
+
+
+def _path_id(name, what):
+    return {"in": "path", "name": name, "required": True,
+            "description": f"The {what}'s id (a UUID; anything else is no path of this API).",
+            "schema": {"type": "string", "format": "uuid"}}
+
+
+# (view, summary, query parameters schema, answer schema(s), secured, options)
 OPERATIONS = [
-    (api.recent_sessions, "Newest sessions", LimitParams, SessionRow(many=True), True),
-    (api.list_sessions, "Sessions page by page", PageParams, page_of(SessionRow), True),
-    (api.recent_uploads, "Newest uploads", LimitParams, UploadRow(many=True), True),
-    (api.list_uploads, "Uploads page by page", PageParams, page_of(UploadRow), True),
-    (api.project_stats, "Aggregate figures", None, Stats, True),
-    (health.healthz, "Liveness: the worker serves requests", None, Status, False),
-    (health.readyz, "Readiness: database reachable and schema current", None, Status, False),
+    (api.recent_sessions, "Newest sessions, filtered", RecentSessionParams,
+     SessionRow(many=True), True, {"errors": [404]}),
+    (api.list_sessions, "Sessions page by page, by cursor, or exported", SessionListParams,
+     [page_of(SessionRow), cursor_page_of(SessionRow)], True, {"errors": [404], "exports": True}),
+    (api.get_session, "One session", None, SessionRow, True,
+     {"errors": [404], "path": _path_id("session_id", "session")}),
+    (api.recent_uploads, "Newest uploads, filtered", RecentUploadParams,
+     UploadRow(many=True), True, {"errors": [404]}),
+    (api.list_uploads, "Uploads page by page, by cursor, or exported", UploadListParams,
+     [page_of(UploadRow), cursor_page_of(UploadRow)], True, {"errors": [404], "exports": True}),
+    (api.get_upload, "One upload, with its deliveries", None, UploadDetail, True,
+     {"errors": [404], "path": _path_id("upload_id", "upload")}),
+    (api.project_stats, "Aggregate figures", None, Stats, True, {}),
+    (api.current_key, "The API key making the request (400 for a dashboard token)", None,
+     ApiKey, True, {"errors": [400]}),
+    (health.healthz, "Liveness: the worker serves requests", None, Status, False, {}),
+    (health.readyz, "Readiness: database reachable and schema current", None, Status, False, {}),
 ]
 
 
-def _operation(summary, params, response, secured):
-    statuses = [405, 500] + ([400] if params else []) + ([401, 503] if secured else [503])
-    operation = {
-        "summary": summary,
-        "responses": {"200": {"description": "OK", "content": {
-            "application/json": {"schema": response}}}},
-    }
-    for status in sorted(statuses):
+def _answer(response):
+    if isinstance(response, list):  # one of several shapes, told apart by their fields
+        return {"oneOf": [{"$ref": f"#/components/schemas/{shape.__name__}"}
+                          for shape in response]}
+    return response
+
+
+def _operation(summary, params, response, secured, options):
+    statuses = ([405, 500] + ([400] if params else []) + ([401, 503] if secured else [503])
+                + options.get("errors", []))
+    content = {"application/json": {"schema": _answer(response)}}
+    if options.get("exports"):
+        content.update({media: {"schema": {"type": "string", "description": text}}
+                        for media, text in EXPORTS.items()})
+    operation = {"summary": summary,
+                 "responses": {"200": {"description": "OK", "content": content}}}
+    if secured:
+        operation["responses"]["200"]["headers"] = CONDITIONAL_HEADERS
+        operation["responses"]["304"] = {
+            "description": "Not modified: If-None-Match named the current ETag (no body).",
+            "headers": CONDITIONAL_HEADERS}
+    for status in sorted(set(statuses)):
         operation["responses"][str(status)] = {
             "description": ERROR_STATUSES[status],
             "content": {"application/json": {"schema": "Error"}}}
-    if params:
-        operation["parameters"] = [{"in": "query", "schema": params}]
+    operation["parameters"] = ([{"in": "query", "schema": params}] if params else []) + (
+        [options["path"]] if "path" in options else [])
+    if not operation["parameters"]:
+        del operation["parameters"]
     if not secured:
         operation["security"] = []
     return operation
@@ -93,14 +142,18 @@ def build_spec(app):
                                        "projects a dashboard user or an API key may see."},
                    security=[{"dashboardJwt": []}, {"apiKey": []}])
     marshmallow.map_to_openapi_type(CountingNumber, "integer", None)
+    for documented_by_metadata in (Choices, Moment, ProjectId):
+        marshmallow.map_to_openapi_type(documented_by_metadata, "string", None)
     marshmallow.map_to_openapi_type(Timestamp, "string", "date-time")
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, scheme)
     spec.components.schema("Error", schema=Error)
     with app.test_request_context():
-        for view, summary, params, response, secured in OPERATIONS:
-            spec.path(view=view, app=app,
-                      operations={"get": _operation(summary, params, response, secured)})
+        for view, summary, params, response, secured, options in OPERATIONS:
+            for shape in response if isinstance(response, list) else []:
+                spec.components.schema(shape.__name__, schema=shape)
+            spec.path(view=view, app=app, operations={
+                "get": _operation(summary, params, response, secured, options)})
         spec.path(view=metrics.scrape, app=app, operations={"get": {
             "summary": "Prometheus metrics, for allowed addresses only (METRICS_ALLOW)",
             "security": [],
@@ -128,7 +181,8 @@ def build_spec(app):
     document = spec.to_dict()
     for item in document["paths"].values():
         for parameter in item["get"].get("parameters", []):
-            parameter["allowEmptyValue"] = True  # `?limit=` is the same as no limit
+            if parameter["in"] == "query":
+                parameter["allowEmptyValue"] = True  # `?limit=` is the same as no limit
     # Every field of every answer is always present (null where the SPEC says so).
     for name, schema in document["components"]["schemas"].items():
         if name != "Error":

@@ -170,37 +170,37 @@ class PageParams(QueryParams):
 class SessionFilters(QueryParams):
     """Filters on the session lists."""
 
-    project_id = ProjectId(data_key="projectId", load_default=None)
-    statuses = Choices(SESSION_STATUSES, data_key="status", load_default=None, metadata={
+    project_id = ProjectId(data_key="projectId")
+    statuses = Choices(SESSION_STATUSES, data_key="status", metadata={
         "description": "Comma-separated reported statuses (a pending or active session past "
                        "its expiry is expired): any of " + ", ".join(SESSION_STATUSES) + "."})
-    tag = Tag(load_default=None, metadata={"description": "Only sessions with this tag."})
-    created_from = Moment("from, inclusive", data_key="from", load_default=None)
-    created_to = Moment("before, exclusive", data_key="to", load_default=None)
+    tag = Tag(metadata={"description": "Only sessions with this tag."})
+    created_from = Moment("from, inclusive", data_key="from")
+    created_to = Moment("before, exclusive", data_key="to")
 
 
 class UploadFilters(QueryParams):
     """Filters on the upload lists."""
 
-    project_id = ProjectId(data_key="projectId", load_default=None)
-    statuses = Choices(UPLOAD_STATUSES, data_key="status", load_default=None)
-    sources = Choices(SOURCES, data_key="source", load_default=None)
-    destination_types = Choices(pattern=DESTINATION_TYPE, data_key="destinationType",
-                                load_default=None, metadata={
+    project_id = ProjectId(data_key="projectId")
+    statuses = Choices(UPLOAD_STATUSES, data_key="status")
+    sources = Choices(SOURCES, data_key="source")
+    destination_types = Choices(pattern=DESTINATION_TYPE, data_key="destinationType", metadata={
         "description": "Comma-separated destination types: uploads with at least one "
                        "delivery to any of them."})
-    created_from = Moment("from, inclusive", data_key="from", load_default=None)
-    created_to = Moment("before, exclusive", data_key="to", load_default=None)
+    created_from = Moment("from, inclusive", data_key="from")
+    created_to = Moment("before, exclusive", data_key="to")
 
 
 class Walk(QueryParams):
     """How a paginated list is read: by page number, by cursor, or exported whole."""
 
-    cursor = Cursor(load_default=None, metadata={
+    cursor = Cursor(metadata={
         "description": "Walk by cursor: empty for the first page, then the previous "
                        "answer's nextCursor. The answer is {data, nextCursor}; page is "
                        "ignored, and filters, when repeated, must be the cursor's own."})
-    format = fields.String(load_default=None, validate=OneOf(EXPORT_FORMATS, error="must be json, csv or ndjson"), metadata={
+    format = fields.String(validate=OneOf(EXPORT_FORMATS, error="must be json, csv or ndjson"),
+                           metadata={
         "description": "csv or ndjson streams every matching row (as Accept: text/csv or "
                        "application/x-ndjson does); json is the default."})
 
@@ -226,7 +226,7 @@ FILTER_NAMES = ("project_id", "statuses", "tag", "sources", "destination_types",
 
 
 def filters_of(params):
-    """The filter values among loaded parameters (only those the schema declares)."""
+    """The filters among loaded parameters (those given; absent ones filter nothing)."""
     return {name: params[name] for name in FILTER_NAMES if name in params}
 
 

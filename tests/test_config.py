@@ -15,7 +15,8 @@ DB = "postgresql://example/db"
 def env(monkeypatch, tmp_path):
     """A clean environment holding only DATABASE_URL; the dev secret goes to a temp file."""
     for name in list(config.os.environ):
-        if name.startswith(("DB_", "JWT_", "APERTUR_", "DATABASE_", "CORS_", "TRUSTED_", "METRICS_")):
+        if name.startswith(("DB_", "JWT_", "APERTUR_", "DATABASE_", "CORS_", "TRUSTED_", "METRICS_",
+                            "CURSOR_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("DATABASE_URL", DB)
     monkeypatch.setattr(config, "DEV_SECRET_FILE", tmp_path / "jwt-secret")
@@ -92,3 +93,21 @@ def test_public_key_from_a_file(env, tmp_path):
     settings = load_settings()
     assert settings.jwt_public_key == pem.read_text() and settings.jwt_secret_key is None
     assert settings.jwt_config()["JWT_DECODE_ALGORITHMS"] == ["RS256"]
+
+
+def test_cursors_are_signed_with_their_own_secret_or_the_jwt_secret(env, tmp_path):
+    """CURSOR_SECRET when given; else the HS* JWT secret; with a key pair outside
+    development there is no secret to fall back on, so the service refuses to start."""
+    env.setenv("APERTUR_ENV", "production")
+    env.setenv("JWT_SECRET_KEY", "s" * 40)
+    assert load_settings().cursor_secret == "s" * 40
+    env.setenv("CURSOR_SECRET", "c" * 40)
+    assert load_settings().cursor_secret == "c" * 40
+    pem = tmp_path / "public.pem"
+    pem.write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    env.setenv("JWT_ALGORITHM", "RS256")
+    env.setenv("JWT_PUBLIC_KEY_FILE", str(pem))
+    assert load_settings().cursor_secret == "c" * 40
+    env.delenv("CURSOR_SECRET")
+    with pytest.raises(ConfigError, match="CURSOR_SECRET is required with RS256"):
+        load_settings()
