@@ -20,6 +20,13 @@ FROM (SELECT project_id, month, sum(sessions) AS sessions
 FULL JOIN expected_project_month_rollups AS e USING (project_id, month)
 WHERE coalesce(s.sessions, 0) <> coalesce(e.sessions, 0)
 UNION ALL
+SELECT 'project_status_rollups', project_id::text || ' ' || status,
+       row_to_json(s)::text, row_to_json(e)::text
+FROM (SELECT project_id, status, sum(uploads) AS uploads
+      FROM project_status_rollups GROUP BY project_id, status) AS s
+FULL JOIN expected_project_status_rollups AS e USING (project_id, status)
+WHERE coalesce(s.uploads, 0) <> coalesce(e.uploads, 0)
+UNION ALL
 SELECT 'session_rollups', session_id::text, row_to_json(s)::text, row_to_json(e)::text
 FROM session_rollups AS s
 FULL JOIN expected_session_rollups AS e USING (session_id)

@@ -28,15 +28,19 @@ filters AS MATERIALIZED (
            -- Filters only the upload's own row or its deliveries can answer (upload_matches).
            %(sources)s::text[] IS NOT NULL
                OR %(destination_types)s::text[] IS NOT NULL AS by_row,
-           -- The rollups count every upload of a project: they answer only unfiltered totals.
+           -- The rollups count a project's uploads over all time (by status or not).
            %(created_from)s::timestamptz IS NULL AND %(before_at)s::timestamptz IS NULL
-               AND %(statuses)s::text[] IS NULL AND %(sources)s::text[] IS NULL
-               AND %(destination_types)s::text[] IS NULL AS unfiltered
+               AS all_time
 ),
 totals AS MATERIALIZED (
     SELECT CASE
             WHEN NOT %(with_total)s::boolean THEN NULL
-            WHEN (SELECT unfiltered FROM filters) THEN (SELECT coalesce(sum(uploads), 0)::bigint FROM sizes)
+            WHEN (SELECT all_time AND NOT by_row AND statuses IS NULL FROM filters)
+                THEN (SELECT coalesce(sum(uploads), 0)::bigint FROM sizes)
+            WHEN (SELECT all_time AND NOT by_row FROM filters) THEN (
+                SELECT coalesce(sum(r.uploads), 0)::bigint FROM scope
+                JOIN project_status_rollups r ON r.project_id = scope.project_id
+                WHERE r.status = ANY((SELECT statuses FROM filters)::text[]))
             WHEN (SELECT statuses IS NOT NULL FROM filters) THEN (
                 SELECT count(*) FROM scope
                 JOIN upload_rollups r ON r.project_id = scope.project_id
