@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from fixture import load_fixture
+from tests.builders import World
 from tests.conftest import bearer
 from tests.servers import free_port, running_gunicorn
 
@@ -152,3 +154,55 @@ def test_json_is_gzipped(stack):
     assert response.status_code == 200
     assert response.headers["Content-Encoding"] == "gzip"
     assert response.json()["openapi"].startswith("3.")
+
+
+@pytest.fixture
+def exportable(key, db):
+    """Beside `key`'s project, a key whose project holds 30,000 uploads: an export long
+    enough to be in flight."""
+    world = World()
+    project = world.project(world.user("Exporter"), "Big")
+    secret = world.api_key(project)
+    session = world.session(project, destinations=())
+    load_fixture(db, world.doc)
+    db.execute("""
+        INSERT INTO uploads (id, session_id, project_id, filename, size_bytes, mime_type,
+                             source, is_encrypted, created_at)
+        SELECT gen_random_uuid(), %(session)s, %(project)s, 'IMG_' || i || '.jpg', i,
+               'image/jpeg', 'camera', false, now() - i * interval '1 second'
+        FROM generate_series(1, 30000) AS i""", {"session": session, "project": project})
+    return secret
+
+
+def test_one_export_at_a_time_per_credential(stack, exportable, key):
+    """While a credential's export streams, its second export is a JSON 429; its other
+    requests, and other credentials' exports, go through; afterwards it may export again."""
+    proxy, _, _ = stack
+    plain = {"Accept-Encoding": "identity"}
+    first = requests.get(proxy + "/api/v1/uploads?format=csv", stream=True, timeout=30,
+                         headers={**bearer(exportable), **plain})
+    try:
+        assert first.status_code == 200
+        second = requests.get(proxy + "/api/v1/uploads", timeout=10,
+                              headers={**bearer(exportable), **plain, "Accept": "text/csv"})
+        assert second.status_code == 429 and second.json()["error"] == "too_many_requests"
+        assert requests.get(proxy + "/api/v1/uploads?format=json", timeout=10,
+                            headers=bearer(exportable)).status_code == 200
+        other = requests.get(proxy + "/api/v1/uploads?format=ndjson", timeout=10,
+                             headers=bearer(key))
+        assert other.status_code == 200 and len(other.text.splitlines()) == 1
+        lines = sum(chunk.count(b"\n") for chunk in first.iter_content(65536))
+    finally:
+        first.close()
+    assert lines == 30_001  # the header and every row: the limit cut nothing short
+    again = requests.get(proxy + "/api/v1/uploads?format=ndjson&pageSize=1", timeout=30,
+                         headers=bearer(exportable))
+    assert again.status_code == 200 and len(again.text.splitlines()) == 30_000
+
+
+def test_exports_are_gzipped(stack, key):
+    proxy, _, _ = stack
+    response = requests.get(proxy + "/api/v1/uploads?format=csv", timeout=10,
+                            headers={**bearer(key), "Accept-Encoding": "gzip"})
+    assert response.status_code == 200 and response.headers["Content-Encoding"] == "gzip"
+    assert response.text.startswith("id,filename,")
