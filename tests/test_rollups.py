@@ -74,6 +74,33 @@ def test_api_totals_follow_writes(db, shop, get):
     assert get("/api/v1/sessions", token).get_json()["total"] == live["sessions"]
 
 
+def test_status_filtered_totals_follow_writes(db, shop, get):
+    """All-time status totals come from the per-status rollup, windowed ones from the
+    status index: after deliveries change, both agree with a fresh count of the base tables."""
+    token = make_token(shop["owner"])
+    db.execute("UPDATE deliveries SET status = 'sent' WHERE status = 'pending'")
+    db.execute("DELETE FROM deliveries WHERE upload_id IN (SELECT upload_id FROM deliveries "
+               "WHERE status = 'failed' LIMIT 2)")
+    statuses = db.execute("""
+        SELECT status, count(*) AS n FROM (
+            SELECT CASE WHEN count(d.upload_id) = 0 THEN 'stored_only'
+                        WHEN count(*) FILTER (WHERE d.status = 'sent') = count(d.upload_id)
+                            THEN 'delivered'
+                        WHEN count(*) FILTER (WHERE d.status = 'failed') = 0 THEN 'pending'
+                        WHEN count(*) FILTER (WHERE d.status = 'sent') = 0 THEN 'failed'
+                        ELSE 'partial' END AS status
+            FROM uploads u LEFT JOIN deliveries d ON d.upload_id = u.id GROUP BY u.id) AS s
+        GROUP BY status""").fetchall()
+    counted = {row["status"]: row["n"] for row in statuses}
+    assert len(counted) >= 3
+    window = {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}
+    for status in ("stored_only", "delivered", "pending", "failed", "partial"):
+        for extra in ({}, window):
+            body = get("/api/v1/uploads", token,
+                       query_string={"status": status, **extra}).get_json()
+            assert body["total"] == counted.get(status, 0), (status, extra)
+
+
 def _writer(url, sessions, seed, errors):
     """Insert uploads with deliveries and flip delivery results, retrying lost races."""
     rng = random.Random(seed)
