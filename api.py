@@ -97,14 +97,11 @@ def _cursor_page(resource, list_rows, schema, params):
 
     The cursor carries its walk's filters; filters repeated beside it must be the same.
     """
-    filters, after = filters_of(params), None
-    if params["cursor"]:
-        given = filters
-        filters, after = cursors.decode(resource, params["cursor"])
-        if given and given != filters:
-            confirm_caller()
-            raise InvalidParameter("Invalid parameter 'cursor': it belongs to a walk with "
-                                   "other filters; send it without them or with the same.")
+    try:
+        filters, after = _walk_position(resource, params)
+    except InvalidParameter:
+        confirm_caller()  # 401 comes first
+        raise
     page_size = params["page_size"]
     # One row more than the page tells whether the walk goes on.
     _, data = _read_rows(list_rows, limit=page_size + 1, after=after, with_total=False,
@@ -115,6 +112,18 @@ def _cursor_page(resource, list_rows, schema, params):
         "data": data,
         "next_cursor": cursors.encode(resource, filters, data[-1]) if more else None,
     })
+
+
+def _walk_position(resource, params):
+    """(filters, position after which to continue) of a cursor walk's step."""
+    given = filters_of(params)
+    if not params["cursor"]:
+        return given, None  # the first step
+    filters, after = cursors.decode(resource, params["cursor"])
+    if given and given != filters:
+        raise InvalidParameter("Invalid parameter 'cursor': it belongs to a walk with other "
+                               "filters; send it without them or with the same.")
+    return filters, after
 
 
 def _single(list_rows, id_param, resource_id, schema, name):
