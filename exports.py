@@ -37,7 +37,7 @@ def stream(resource, list_rows, row_schema, filters, export_format):
     writer = WRITERS[export_format](schema)
     body = _batches(rows, list_rows, filters, schema, writer)
     response = current_app.response_class(stream_with_context(body),
-                                          mimetype=MEDIA_TYPES[export_format])
+                                          content_type=MEDIA_TYPES[export_format])
     response.headers["Content-Disposition"] = f'attachment; filename="{resource}.{export_format}"'
     return response
 
