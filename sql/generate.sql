@@ -135,7 +135,7 @@ $$;
 -- After a bulk load: planner statistics, and the visibility map index-only scans rely on.
 VACUUM (ANALYZE) users, projects, members, api_keys, upload_sessions, destinations, uploads,
     deliveries, project_rollups, project_month_rollups, session_rollups, upload_rollups,
-    project_status_rollups;
+    project_status_rollups, project_day_rollups, project_session_status_rollups;
 
 -- name: generated_callers
 -- Who to call the generated world as: the heavy and light users, and a key of the heavy user.

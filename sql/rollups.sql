@@ -20,6 +20,20 @@ FROM (SELECT project_id, month, sum(sessions) AS sessions
 FULL JOIN expected_project_month_rollups AS e USING (project_id, month)
 WHERE coalesce(s.sessions, 0) <> coalesce(e.sessions, 0)
 UNION ALL
+SELECT 'project_day_rollups', project_id::text || ' ' || day::text,
+       row_to_json(s)::text, row_to_json(e)::text
+FROM (SELECT project_id, day, sum(uploads) AS uploads
+      FROM project_day_rollups GROUP BY project_id, day) AS s
+FULL JOIN expected_project_day_rollups AS e USING (project_id, day)
+WHERE coalesce(s.uploads, 0) <> coalesce(e.uploads, 0)
+UNION ALL
+SELECT 'project_session_status_rollups', project_id::text || ' ' || status,
+       row_to_json(s)::text, row_to_json(e)::text
+FROM (SELECT project_id, status, sum(sessions) AS sessions
+      FROM project_session_status_rollups GROUP BY project_id, status) AS s
+FULL JOIN expected_project_session_status_rollups AS e USING (project_id, status)
+WHERE coalesce(s.sessions, 0) <> coalesce(e.sessions, 0)
+UNION ALL
 SELECT 'project_status_rollups', project_id::text || ' ' || status,
        row_to_json(s)::text, row_to_json(e)::text
 FROM (SELECT project_id, status, sum(uploads) AS uploads

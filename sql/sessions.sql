@@ -29,14 +29,39 @@ filters AS MATERIALIZED (
                        WHERE 'expired' = ANY(%(statuses)s::text[])) AS stored_statuses,
            %(tag)s::text AS tag,
            %(session_id)s::uuid AS session_id,
-           -- The rollups count every session of a project: they answer only unfiltered totals.
+           -- The rollups count a project's sessions over all time (by stored status or not).
            %(created_from)s::timestamptz IS NULL AND %(before_at)s::timestamptz IS NULL
-               AND %(statuses)s::text[] IS NULL AND %(tag)s::text IS NULL AS unfiltered
+               AS all_time
 ),
 totals AS MATERIALIZED (
     SELECT CASE
         WHEN NOT %(with_total)s::boolean THEN NULL
-        WHEN (SELECT unfiltered FROM filters) THEN (SELECT coalesce(sum(sessions), 0)::bigint FROM sizes)
+        WHEN (SELECT all_time AND tag IS NULL AND statuses IS NULL FROM filters)
+            THEN (SELECT coalesce(sum(sessions), 0)::bigint FROM sizes)
+        WHEN (SELECT all_time AND tag IS NULL FROM filters) THEN (
+            -- From the stored-status rollup: a pending or active session counts as itself
+            -- while live (an index range on expiry: few) and as expired after.
+            SELECT coalesce(sum(CASE
+                WHEN r.status IN ('pending', 'active') THEN
+                    CASE WHEN r.status = ANY((SELECT statuses FROM filters)::text[])
+                         THEN live.sessions ELSE 0 END
+                    + CASE WHEN 'expired' = ANY((SELECT statuses FROM filters)::text[])
+                           THEN r.sessions - live.sessions ELSE 0 END
+                WHEN r.status = ANY((SELECT statuses FROM filters)::text[]) THEN r.sessions
+                ELSE 0 END), 0)::bigint
+            FROM scope
+            CROSS JOIN LATERAL (
+                SELECT r.status, sum(r.sessions) AS sessions
+                FROM project_session_status_rollups r
+                WHERE r.project_id = scope.project_id
+                GROUP BY r.status
+            ) AS r
+            CROSS JOIN LATERAL (
+                SELECT count(*) AS sessions FROM upload_sessions s
+                WHERE r.status IN ('pending', 'active')
+                  AND s.project_id = scope.project_id AND s.status = r.status
+                  AND s.expires_at > now()
+            ) AS live)
         WHEN (SELECT statuses IS NOT NULL FROM filters) THEN (
             SELECT count(*) FROM scope
             JOIN upload_sessions s ON s.project_id = scope.project_id

@@ -28,9 +28,14 @@ filters AS MATERIALIZED (
            -- Filters only the upload's own row or its deliveries can answer (upload_matches).
            %(sources)s::text[] IS NOT NULL
                OR %(destination_types)s::text[] IS NOT NULL AS by_row,
-           -- The rollups count a project's uploads over all time (by status or not).
+           -- The rollups count a project's uploads over all time (by status or not) and
+           -- per UTC day: the window's whole days run from days_from to days_to.
            %(created_from)s::timestamptz IS NULL AND %(before_at)s::timestamptz IS NULL
-               AS all_time
+               AS all_time,
+           CASE WHEN %(created_from)s::timestamptz IS NULL THEN '-infinity'
+                ELSE date_trunc('day', %(created_from)s::timestamptz - interval '1 microsecond',
+                                'UTC') + interval '1 day' END AS days_from,
+           coalesce(date_trunc('day', %(before_at)s::timestamptz, 'UTC'), 'infinity') AS days_to
 ),
 totals AS MATERIALIZED (
     SELECT CASE
@@ -41,6 +46,24 @@ totals AS MATERIALIZED (
                 SELECT coalesce(sum(r.uploads), 0)::bigint FROM scope
                 JOIN project_status_rollups r ON r.project_id = scope.project_id
                 WHERE r.status = ANY((SELECT statuses FROM filters)::text[]))
+            WHEN (SELECT NOT by_row AND statuses IS NULL AND days_from < days_to FROM filters)
+                THEN (
+                SELECT coalesce(sum(r.uploads), 0)::bigint FROM scope
+                JOIN project_day_rollups r ON r.project_id = scope.project_id
+                WHERE r.day >= utc_day((SELECT days_from FROM filters))
+                  AND r.day < utc_day((SELECT days_to FROM filters))
+            ) + (
+                -- The part-days at either end.
+                SELECT count(*) FROM scope
+                JOIN uploads u ON u.project_id = scope.project_id
+                WHERE u.created_at >= (SELECT created_from FROM filters)
+                  AND u.created_at < (SELECT days_from FROM filters)
+            ) + (
+                SELECT count(*) FROM scope
+                JOIN uploads u ON u.project_id = scope.project_id
+                WHERE u.created_at >= (SELECT days_to FROM filters)
+                  AND (u.created_at, u.id)
+                      < ((SELECT before_at FROM filters), (SELECT before_id FROM filters)))
             WHEN (SELECT statuses IS NOT NULL FROM filters) THEN (
                 SELECT count(*) FROM scope
                 JOIN upload_rollups r ON r.project_id = scope.project_id

@@ -49,6 +49,8 @@ def test_loaded_world_has_no_drift(db, shop):
     "DELETE FROM destinations WHERE type = 's3'",
     "DELETE FROM upload_sessions WHERE id IN (SELECT id FROM upload_sessions LIMIT 2)",
     "UPDATE upload_sessions SET created_at = created_at - interval '45 days'",
+    "UPDATE upload_sessions SET status = 'completed' WHERE id IN (SELECT id FROM upload_sessions LIMIT 1)",
+    "UPDATE uploads SET created_at = created_at - interval '3 days'",
     "DELETE FROM projects WHERE name = 'Beta'",
     "TRUNCATE deliveries",
     "TRUNCATE upload_sessions CASCADE",
@@ -99,6 +101,55 @@ def test_status_filtered_totals_follow_writes(db, shop, get):
             body = get("/api/v1/uploads", token,
                        query_string={"status": status, **extra}).get_json()
             assert body["total"] == counted.get(status, 0), (status, extra)
+
+
+def test_session_status_totals_follow_writes_and_time(db, shop, get):
+    """All-time totals by reported status come from the stored-status rollup and the live
+    sessions: after status changes and expiries they match a fresh count."""
+    token = make_token(shop["owner"])
+    first, second, third = shop["sessions"][:3]
+    db.execute("UPDATE upload_sessions SET status = 'pending' WHERE id = %s", (first,))
+    db.execute("UPDATE upload_sessions SET expires_at = now() - interval '1 second' "
+               "WHERE id IN (%s, %s)", (first, second))
+    db.execute("UPDATE upload_sessions SET status = 'failed' WHERE id = %s", (third,))
+    counted = {row["status"]: row["n"] for row in db.execute("""
+        SELECT CASE WHEN status IN ('pending', 'active') AND expires_at <= now()
+                    THEN 'expired' ELSE status END AS status, count(*) AS n
+        FROM upload_sessions GROUP BY 1""")}
+    assert {"expired", "active", "failed"} <= set(counted)
+    for statuses in ("pending", "active", "expired", "completed", "failed", "expired,active",
+                     "pending,active,expired,completed,failed"):
+        body = get("/api/v1/sessions", token, query_string={"status": statuses}).get_json()
+        assert body["total"] == sum(counted.get(s, 0) for s in statuses.split(",")), statuses
+
+
+def test_window_totals_follow_writes(db, shop, get):
+    """Window totals add the day rollups' whole days to the part-days counted at the ends:
+    after uploads move in time, windows on and off day boundaries match a fresh count."""
+    token = make_token(shop["owner"])
+    # Every 7 hours from a midnight on: rows at every time of day, over six days.
+    db.execute("""UPDATE uploads u SET created_at = '2026-01-01T00:00:00Z'::timestamptz
+                                                    + n * interval '7 hours'
+                  FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM uploads) AS o
+                  WHERE o.id = u.id""")
+    assert_no_drift(db)
+    moments = [row["created_at"] for row in db.execute("SELECT created_at FROM uploads")]
+    start = min(moments).replace(hour=0, minute=0, second=0, microsecond=0)
+    for lower, upper in [(start, start + timedelta(days=4)),
+                         (start + timedelta(hours=5), start + timedelta(days=3, hours=8)),
+                         (start + timedelta(hours=8), start + timedelta(hours=20)),
+                         (start + timedelta(days=1), start + timedelta(days=1, hours=14)),
+                         (None, start + timedelta(days=2, minutes=3)),
+                         (start + timedelta(days=1, hours=7, microseconds=1), None)]:
+        query = {}
+        if lower:
+            query["from"] = lower.isoformat()
+        if upper:
+            query["to"] = upper.isoformat()
+        expected = sum(1 for m in moments
+                       if (lower is None or m >= lower) and (upper is None or m < upper))
+        body = get("/api/v1/uploads", token, query_string=query).get_json()
+        assert body["total"] == expected, query
 
 
 def _writer(url, sessions, seed, errors):
