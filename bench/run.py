@@ -6,8 +6,11 @@ floor with real gunicorn, and measures every endpoint for three callers (heavy J
 light JWT user, API key): one sequential client (p50/p99) and wrk with 16 connections
 (req/s, p50/p99). It also times each endpoint's two statements (caller check + data query)
 alone with pgbench for every caller (the database floor), records EXPLAIN (ANALYZE,
-BUFFERS) of every data statement for every caller, and checks the issue's targets. Results
-go to bench/results.md, bench/results-<N>.json, bench/explain-<N>.txt and bench/latency.png.
+BUFFERS) of every data statement for every caller, and checks the issue's targets. Issue 6
+adds filtered rows (status, a 1- and 7-day window), a cursor walk's first and deep steps, a
+single upload, the key's own description, and a streamed CSV and NDJSON export of about 1M
+rows (where the world has them) with rows/s and the serving worker's RSS. Results go to
+bench/results.md, bench/results-<N>.json, bench/explain-<N>.txt and bench/latency.png.
 """
 
 import http.client
@@ -19,8 +22,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import jwt
 import matplotlib
@@ -40,7 +45,8 @@ import database  # noqa: E402
 import embedded_postgres  # noqa: E402
 from auth import hash_api_key  # noqa: E402
 from processes import free_port, worker_rss_kib  # noqa: E402
-from queries import SQL_DIR, parse_queries  # noqa: E402
+from queries import SQL_DIR, list_bounds, parse_queries  # noqa: E402
+from queries.uploads import list_uploads  # noqa: E402
 from queries.generate import generate_world  # noqa: E402
 from queries.migrations import apply_migrations  # noqa: E402
 
@@ -51,19 +57,80 @@ SEQUENTIAL_WARMUP, SEQUENTIAL_REQUESTS, SEQUENTIAL_BUDGET_S = 20, 200, 10
 WRK_ARGS = ["-t2", "-c16", "-d5s", "--timeout", "10s", "--latency"]
 PGBENCH_SECONDS = 3
 
-# Each endpoint: (path, sql file, data query, paging). The API sends the caller check and
-# this one statement; paging is the (limit, offset) it passes, None for stats.
+CURSOR_DEPTH = 9_900  # the deep cursor step starts where page 100 of 100 rows does
+EXPORT_ROWS = 1_000_000  # the heavy user's export is cut to about this many rows by ?from
+DAY = timedelta(days=1)
+
+
+class Endpoint(NamedTuple):
+    """One measured endpoint. `label` names its rows in every table and is the request
+    path unless `path` gives it per world and caller; `statement` is the (sql file, query)
+    the API sends after the caller check, and `params` gives that query's parameters for
+    (world, caller) as the Python in queries/ takes them (created_to and after become
+    before_at/before_id as there; every parameter not given is NULL)."""
+
+    label: str
+    statement: tuple
+    params: Callable
+    path: Callable = None
+    callers: tuple = ("heavy JWT", "light JWT", "API key")
+
+
+def listed(limit, offset=0, with_total=True, **filters):
+    """Fixed parameters of a list query: page mode counts its total; recent lists, cursor
+    steps and export batches do not (with_total=False)."""
+    return lambda world, caller: dict(filters, limit=limit, offset=offset,
+                                      with_total=with_total)
+
+
+def windowed(span):
+    """A page of 20 uploads in the world's last full `span` ("day" or "week")."""
+    return lambda world, caller: dict(limit=20, offset=0, with_total=True,
+                                      created_from=world[span][0], created_to=world[span][1])
+
+
+def window_path(span):
+    return lambda world, caller: (f"/api/v1/uploads?from={iso_z(world[span][0])}"
+                                  f"&to={iso_z(world[span][1])}")
+
+
+UPLOADS, SESSIONS = ("uploads.sql", "list_uploads"), ("sessions.sql", "list_sessions")
 ENDPOINTS = [
-    ("/api/v1/stats", "stats.sql", "project_stats", None),
-    ("/api/v1/sessions/recent", "sessions.sql", "list_sessions", (10, 0)),
-    ("/api/v1/uploads/recent", "uploads.sql", "list_uploads", (10, 0)),
-    ("/api/v1/sessions", "sessions.sql", "list_sessions", (20, 0)),
-    ("/api/v1/sessions?pageSize=100", "sessions.sql", "list_sessions", (100, 0)),
-    ("/api/v1/sessions?page=100&pageSize=100", "sessions.sql", "list_sessions", (100, 9900)),
-    ("/api/v1/uploads", "uploads.sql", "list_uploads", (20, 0)),
-    ("/api/v1/uploads?pageSize=100", "uploads.sql", "list_uploads", (100, 0)),
-    ("/api/v1/uploads?page=100&pageSize=100", "uploads.sql", "list_uploads", (100, 9900)),
+    Endpoint("/api/v1/stats", ("stats.sql", "project_stats"), lambda world, caller: {}),
+    Endpoint("/api/v1/sessions/recent", SESSIONS, listed(10, with_total=False)),
+    Endpoint("/api/v1/uploads/recent", UPLOADS, listed(10, with_total=False)),
+    Endpoint("/api/v1/sessions", SESSIONS, listed(20)),
+    Endpoint("/api/v1/sessions?pageSize=100", SESSIONS, listed(100)),
+    Endpoint("/api/v1/sessions?page=100&pageSize=100", SESSIONS, listed(100, 9900)),
+    Endpoint("/api/v1/uploads", UPLOADS, listed(20)),
+    Endpoint("/api/v1/uploads?pageSize=100", UPLOADS, listed(100)),
+    Endpoint("/api/v1/uploads?page=100&pageSize=100", UPLOADS, listed(100, 9900)),
+    # Issue 6: filters, cursor walks, single resources, the key's own description.
+    Endpoint("/api/v1/uploads?status=failed", UPLOADS, listed(20, statuses=["failed"])),
+    Endpoint("/api/v1/uploads?status=delivered", UPLOADS, listed(20, statuses=["delivered"])),
+    Endpoint("/api/v1/uploads?from=…&to=… (1 day)", UPLOADS, windowed("day"),
+             window_path("day")),
+    Endpoint("/api/v1/uploads?from=…&to=… (7 days)", UPLOADS, windowed("week"),
+             window_path("week")),
+    Endpoint("/api/v1/sessions?status=expired", SESSIONS, listed(20, statuses=["expired"])),
+    # A cursor step reads one row more than its page, to tell whether the walk goes on.
+    Endpoint("/api/v1/uploads?cursor=&pageSize=100", UPLOADS, listed(101, with_total=False)),
+    Endpoint(f"/api/v1/uploads?cursor=…&pageSize=100 (after {CURSOR_DEPTH:,} rows)", UPLOADS,
+             lambda world, caller: dict(limit=101, offset=0, with_total=False,
+                                        after=world["cursor"][caller]["after"]),
+             lambda world, caller: ("/api/v1/uploads?pageSize=100&cursor="
+                                    + world["cursor"][caller]["token"])),
+    Endpoint("/api/v1/uploads/{id}", UPLOADS,
+             lambda world, caller: dict(limit=1, offset=0, with_total=False,
+                                        upload_id=world["cursor"][caller]["next_id"]),
+             lambda world, caller: f"/api/v1/uploads/{world['cursor'][caller]['next_id']}"),
+    Endpoint("/api/v1/keys/current", ("callers.sql", "describe_api_key"),
+             lambda world, caller: {}, callers=("API key",)),
 ]
+# BENCH_ONLY=<regex> measures only the endpoints whose label it finds (to try a change
+# quickly; such a run's results replace the full run's for that size).
+if os.environ.get("BENCH_ONLY"):
+    ENDPOINTS = [e for e in ENDPOINTS if re.search(os.environ["BENCH_ONLY"], e.label)]
 CALLERS = ("heavy JWT", "light JWT", "API key")
 FLOOR = "(framework floor)"
 
@@ -73,7 +140,12 @@ TARGET_P50_MS = {
     "/api/v1/sessions": 2.5, "/api/v1/uploads": 2.5,
     "/api/v1/sessions?pageSize=100": 6, "/api/v1/uploads?pageSize=100": 6,
     "/api/v1/sessions?page=100&pageSize=100": 25, "/api/v1/uploads?page=100&pageSize=100": 25,
+    # Issue 6: a status filter and a date window, each p50 <= 20 ms.
+    "/api/v1/uploads?status=failed": 20, "/api/v1/uploads?status=delivered": 20,
+    "/api/v1/sessions?status=expired": 20,
+    "/api/v1/uploads?from=…&to=… (1 day)": 20, "/api/v1/uploads?from=…&to=… (7 days)": 20,
 }
+TARGET_EXPORT_RSS_RISE_MB = 50  # issue 6: a streamed export holds one batch at a time
 TARGET_SHARE_OF_FLOOR = {"/api/v1/uploads/recent": 0.35, "/api/v1/stats": 0.50}  # wrk req/s
 TARGET_RSS_MB = 150
 SCALING_SIZE, TARGET_SCALING = 100_000, 1.3  # p50 at most 1.3x its p50 at 100k uploads
@@ -145,17 +217,53 @@ def caller_scopes(callers):
             "API key": {"user_id": None, "key_hash": hash_api_key(callers["api_key"])}}
 
 
-def endpoint_statements(cursor, queries, endpoint, scope):
+def data_params(query, endpoint, world, caller, scope):
+    """The data query's parameters for one caller, as queries/ fills them: the scope, the
+    endpoint's own, before_at/before_id from (created_to, after) via queries.list_bounds,
+    and NULL for every other parameter the statement declares."""
+    given = dict(endpoint.params(world, caller))
+    if "created_to" in given or "after" in given:
+        given["before_at"], given["before_id"] = list_bounds(given.pop("created_to", None),
+                                                             given.pop("after", None))
+    unknown = set(given) - query.params
+    required = {"limit", "offset", "with_total"} & query.params
+    if unknown or required - set(given):
+        raise SystemExit(f"{endpoint.label}: {query.name} does not take {sorted(unknown)} "
+                         f"or misses {sorted(required - set(given))}")
+    params = {name: None for name in query.params}
+    params.update({name: value for name, value in scope.items() if name in query.params})
+    params.update(given)
+    return params
+
+
+def endpoint_statements(cursor, queries, endpoint, world, caller, scope):
     """The endpoint's two statements for one caller, rendered with literal parameters:
     the caller check and the data query, as auth.read_in_scope sends them."""
-    _, filename, name, paging = endpoint
+    filename, name = endpoint.statement
     if scope["key_hash"] is None:
         check = ("find_user", {"user_id": scope["user_id"]})
     else:
         check = ("find_api_key", {"key_hash": scope["key_hash"]})
-    params = dict(scope, **(dict(zip(("limit", "offset"), paging)) if paging else {}))
-    return [cursor.mogrify(queries["callers.sql"][check[0]].sql, check[1]),
-            cursor.mogrify(queries[filename][name].sql, params)]
+    query = queries[filename][name]
+    params = data_params(query, endpoint, world, caller, scope)
+    return [pgbench_safe(cursor.mogrify(queries["callers.sql"][check[0]].sql, check[1])),
+            pgbench_safe(cursor.mogrify(query.sql, params))]
+
+
+_TIMESTAMP_LITERAL = re.compile(
+    r"'(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d(?:\.\d+)?)\+00(?::00)?'::timestamptz")
+
+
+def pgbench_safe(statement):
+    """The statement without colons in literals: pgbench reads `:name` in a script as a
+    variable (so '… 12:05:00+00' would be), hence timestamps (always UTC here) are written
+    as make_timestamptz(…, 'UTC'), the same instant to the microsecond."""
+    statement = _TIMESTAMP_LITERAL.sub(
+        lambda m: "make_timestamptz({}, {}, {}, {}, {}, {}, 'UTC')".format(
+            *(int(part) for part in m.groups()[:5]), m.group(6)), statement)
+    if re.search(r"(?<!:):(?=\w)", statement):
+        raise SystemExit("a literal with a colon would reach pgbench: " + statement[:200])
+    return statement
 
 
 def db_floor(url, statements):
@@ -346,6 +454,55 @@ def mib_list(rss_kib):
     return ", ".join(f"{kib / 1024:.0f} MiB" for kib in rss_kib.values())
 
 
+def world_note(world):
+    """What the issue-6 rows read in this world, in one paragraph."""
+    depths = ", ".join(f"{caller} {facts['depth']:,} (of {facts['total']:,} uploads)"
+                       for caller, facts in world["cursor"].items())
+    export = world["export"]
+    window = (f"`from` = the createdAt of its {EXPORT_ROWS:,}th newest upload, "
+              f"{iso_z(export['created_from'])}" if export["created_from"]
+              else "all of its uploads (it has fewer than the 1M aimed at)")
+    return (f"Issue-6 rows: date windows are the last full UTC day "
+            f"({iso_z(world['day'][0])} .. {iso_z(world['day'][1])}) and the last 7 full days "
+            f"(from {iso_z(world['week'][0])}) before the day of the world's newest upload "
+            f"({iso_z(world['newest_upload'])}; recent days are the densest); `status` rows "
+            f"are page 1 of 20 with their total. The cursor rows walk by 100 "
+            f"(`pageSize=100`); the deep step starts after (caller: rows) {depths}, the same "
+            f"rows as page 100 where the list is that long. `/uploads/{{id}}` reads the upload "
+            f"just after that position (with its deliveries). Exports: the heavy user's "
+            f"uploads, {window}: {export['rows']:,} rows.")
+
+
+EXPORT_HEADERS = ["export", "rows received", "of expected", "seconds", "rows/s", "MB/s",
+                  "first byte ms", "worker RSS before MiB", "max MiB", "after MiB", "rise MiB"]
+
+
+def export_rows(results):
+    """One list of cells per export measurement."""
+    cells = []
+    for e in results.get("exports", []):
+        after = e["rss_after_kib"]
+        cells.append([e["format"], f"{e['rows']:,}", f"{e['expected_rows']:,}",
+                      f"{e['seconds']:.1f}", f"{e['rows_per_s']:,.0f}",
+                      f"{e['bytes'] / e['seconds'] / 1e6:.1f}", f"{e['first_byte_ms']:.0f}",
+                      f"{e['rss_before_kib'] / 1024:.1f}", f"{e['rss_max_kib'] / 1024:.1f}",
+                      "-" if after is None else f"{after / 1024:.1f}",
+                      f"{(e['rss_max_kib'] - e['rss_before_kib']) / 1024:.1f}"])
+    return cells
+
+
+def print_exports(results):
+    """The export measurements as an aligned text table."""
+    if not results.get("exports"):
+        return
+    rows = [EXPORT_HEADERS] + export_rows(results)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(EXPORT_HEADERS))]
+    print(f"exports (heavy JWT, {results['exports'][0]['path'].split('&', 1)[-1]}):")
+    for row in rows:
+        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                        for i, (cell, w) in enumerate(zip(row, widths))))
+
+
 def markdown_section(results):
     """The Markdown section of bench/results.md for this size."""
     generated = results.get("generated_seconds")
@@ -361,12 +518,26 @@ def markdown_section(results):
              "caller: caller check + data query (pgbench -M prepared, 1 client, "
              f"{PGBENCH_SECONDS} s, literals; sent one after the other, no transaction "
              f"wrapper). Max worker RSS during the run: {mib_list(results['max_rss_kib'])} "
-             f"(at the end: {mib_list(results['rss_kib'])}).",
+             f"(at the end: {mib_list(results['rss_kib'])})."
+             + (" 1-minute load average when the HTTP measurements began and ended: "
+                f"{results['load_average'][0]:.1f}, {results['load_average'][1]:.1f} (2 CPUs; "
+                "above ~2, other work shared the machine)." if results.get("load_average")
+                else ""),
              "", "| " + " | ".join(HEADERS) + " |",
              "|" + "|".join(["---"] * 2 + ["---:"] * (len(HEADERS) - 2)) + "|"]
     for row in table_rows(results):
         endpoint = f"`{row[0]}`" if row[0].startswith("/") else row[0]
         lines.append("| " + " | ".join([endpoint] + row[1:]) + " |")
+    if results.get("world"):
+        lines += ["", results["world"]]
+    if results.get("exports"):
+        lines += ["", "Streamed exports through the same gunicorn (the heavy user, "
+                  "`/api/v1/uploads?format=…` with the `from` above; rows counted as received "
+                  "lines, less CSV's header; RSS of the worker that served it, sampled every "
+                  "50 ms, and 2 s after the end):", "",
+                  "| " + " | ".join(EXPORT_HEADERS) + " |",
+                  "|---|" + "---:|" * (len(EXPORT_HEADERS) - 1)]
+        lines += ["| " + " | ".join(row) + " |" for row in export_rows(results)]
     lines += ["", targets_heading(results["size"], checks) + ".", ""]
     lines += [f"- {verdict(met)}: {text}" for met, text in checks]
     return "\n".join(lines) + "\n"
@@ -388,9 +559,11 @@ def write_markdown(results):
     path.write_text(header + "".join("\n" + sections[size] for size in sorted(sections)))
 
 
-# matplotlib's tab10 without its grey, one colour an endpoint; line style is the caller.
+# matplotlib's tab10 without its grey, then tab20's lighter shades without its greys: one
+# colour an endpoint; line style is the caller.
 ENDPOINT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-                    "#e377c2", "#bcbd22", "#17becf"]
+                    "#e377c2", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a",
+                    "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5"]
 CALLER_STYLES = {"heavy JWT": "-", "light JWT": "--", "API key": ":"}
 
 
@@ -406,7 +579,7 @@ def write_png():
         for row in run["rows"] + [dict(run["floor"], path=FLOOR, caller="-")]:
             series.setdefault((row["path"], row["caller"]), []).append(
                 (run["size"], row["seq_p50_ms"]))
-    paths = [endpoint[0] for endpoint in ENDPOINTS]
+    paths = [endpoint.label for endpoint in ENDPOINTS]
     paths += sorted({path for path, _ in series} - set(paths) - {FLOOR})  # older runs' paths
     colours = dict(zip(paths, ENDPOINT_COLOURS), **{FLOOR: "black"})
     fig, ax = plt.subplots(figsize=(11, 6))
@@ -466,6 +639,14 @@ def target_checks(results, baseline):
         mb = kib * 1024 / 1e6
         checks.append((mb < TARGET_RSS_MB, f"worker {pid}: max RSS {mb:.0f} MB "
                        f"(< {TARGET_RSS_MB} MB)"))
+    for e in results.get("exports", []):
+        rise = (e["rss_max_kib"] - e["rss_before_kib"]) * 1024 / 1e6
+        checks.append((rise < TARGET_EXPORT_RSS_RISE_MB,
+                       f"export {e['format']} ({e['rows']:,} rows): serving worker's RSS rose "
+                       f"{rise:.1f} MB (< {TARGET_EXPORT_RSS_RISE_MB} MB)"))
+        checks.append((e["complete"] and e["rows"] == e["expected_rows"],
+                       f"export {e['format']}: {e['rows']:,} rows received of "
+                       f"{e['expected_rows']:,} matching"))
     if baseline is None:
         checks.append((None, f"flat scaling: judged only for sizes above {SCALING_SIZE:,}, "
                        f"against bench/results-{SCALING_SIZE}.json"))
@@ -495,29 +676,85 @@ def targets_heading(size, checks):
 
 # ---------------------------------------------------------------- main
 
-def database_side(url, scopes):
-    """DB floor per endpoint and caller, and the EXPLAIN file.
+def iso_z(moment):
+    """A UTC instant as ISO 8601 with Z, to the microsecond when it has any."""
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
-    Returns ({(path, caller): (ms, tps)}, the number of projects in the heavy user's scope).
+
+def world_facts(conn, scopes):
+    """What the new rows read, chosen from this world's data.
+
+    - day / week: the last full UTC day / 7 days before the day of the newest upload
+      (the world ends at its generation time and is densest there: recent sessions are
+      weighted);
+    - cursor: per caller, the position after CURSOR_DEPTH rows of its upload list (less,
+      on a whole number of 100-row pages, when the list is shorter), the id of the row
+      after it (the cursor step's first row, and the single upload read by /uploads/{id}),
+      and the caller's upload total;
+    - export: the heavy user's export window (from = the createdAt of its EXPORT_ROWS-th
+      newest upload, or none when it has fewer) and the exact number of rows it holds.
+    """
+    newest = conn.execute("SELECT max(created_at) AS at FROM uploads").fetchone()["at"]
+    end = newest.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    facts = {"newest_upload": newest, "day": (end - DAY, end), "week": (end - 7 * DAY, end),
+             "cursor": {}}
+    for caller, scope in scopes.items():
+        total = list_uploads(conn, **scope, limit=1).fetchone()["total"]
+        depth = max(0, min(CURSOR_DEPTH, (total - 1) // 100 * 100))
+        after = None
+        if depth:
+            rows = list_uploads(conn, **scope, limit=100, offset=depth - 100,
+                                with_total=False).fetchall()
+            after = (rows[-1]["created_at"], rows[-1]["id"])
+        following = list_uploads(conn, **scope, limit=1, after=after,
+                                 with_total=False).fetchone()
+        facts["cursor"][caller] = {"depth": depth, "after": after, "total": total,
+                                   "next_id": following["id"]}
+    heavy = scopes["heavy JWT"]
+    created_from = None
+    if facts["cursor"]["heavy JWT"]["total"] > EXPORT_ROWS:
+        created_from = list_uploads(conn, **heavy, limit=1, offset=EXPORT_ROWS - 1,
+                                    with_total=False).fetchone()["created_at"]
+    expected = list_uploads(conn, **heavy, limit=1,
+                            created_from=created_from).fetchone()["total"]
+    facts["export"] = {"created_from": created_from, "rows": expected}
+    return facts
+
+
+def database_side(url, scopes):
+    """World facts, DB floor per endpoint and caller, and the EXPLAIN file.
+
+    Returns ({(label, caller): (ms, tps)}, the number of projects in the heavy user's
+    scope, the world facts).
     """
     queries = {name: parse_queries((SQL_DIR / name).read_text(encoding="utf-8"))
                for name in ("callers.sql", "stats.sql", "sessions.sql", "uploads.sql")}
     with database.connect(url, autocommit=True) as conn:
+        started = time.monotonic()
+        world = world_facts(conn, scopes)
+        print(f"world facts in {time.monotonic() - started:.1f} s: windows ending "
+              f"{iso_z(world['day'][1])}; cursor depths "
+              f"{ {c: f['depth'] for c, f in world['cursor'].items()} }; export from "
+              f"{world['export']['created_from']} ({world['export']['rows']:,} rows)",
+              flush=True)
         cursor = psycopg.ClientCursor(conn)
-        rendered = {(endpoint[0], caller): endpoint_statements(cursor, queries, endpoint, scope)
-                    for endpoint in ENDPOINTS for caller, scope in scopes.items()}
+        rendered = {(endpoint.label, caller):
+                    endpoint_statements(cursor, queries, endpoint, world, caller, scopes[caller])
+                    for endpoint in ENDPOINTS for caller in endpoint.callers}
         heavy_projects = conn.execute(
             "SELECT count(*) AS n FROM caller_projects(%(user_id)s, %(key_hash)s)",
             scopes["heavy JWT"]).fetchone()["n"]
         (BENCH_DIR / f"explain-{SIZE}.txt").write_text(
             f"EXPLAIN (ANALYZE, BUFFERS) of each endpoint's data statement per caller (heavy "
             f"user: {heavy_projects} projects), {SIZE:,} uploads, "
-            f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n" + explain_all(conn, rendered))
+            f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; windows: 1 day "
+            f"{iso_z(world['day'][0])} .. {iso_z(world['day'][1])}, 7 days from "
+            f"{iso_z(world['week'][0])}\n\n" + explain_all(conn, rendered))
     floors = {}
-    for (path, caller), statements in rendered.items():
-        floors[path, caller] = ms, tps = db_floor(url, statements)
-        print(f"DB floor {path} {caller}: {ms:.2f} ms ({tps:.0f} tps)", flush=True)
-    return floors, heavy_projects
+    for (label, caller), statements in rendered.items():
+        floors[label, caller] = ms, tps = db_floor(url, statements)
+        print(f"DB floor {label} {caller}: {ms:.2f} ms ({tps:.0f} tps)", flush=True)
+    return floors, heavy_projects, world
 
 
 def sample_rss(master_pid, peaks):
@@ -528,25 +765,121 @@ def sample_rss(master_pid, peaks):
     return now
 
 
-def http_side(api_pid, port, floor_port, credentials):
+def get_json(port, path, credential):
+    """One GET; its JSON body (fails on a non-200)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {credential}"})
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise SystemExit(f"GET {path} answered {response.status}: {body[:300]!r}")
+        return json.loads(body)
+    finally:
+        conn.close()
+
+
+def walk_cursors(port, credentials, world):
+    """Walk each caller's uploads by cursor (100 a step) to the depth world_facts chose,
+    keeping the cursor there; check that the step after it starts at the row the
+    database put there, so the HTTP and database rows measure the same thing."""
+    for caller, facts in world["cursor"].items():
+        token = ""
+        for _ in range(facts["depth"] // 100):
+            token = get_json(port, f"/api/v1/uploads?pageSize=100&cursor={token}",
+                             credentials[caller])["nextCursor"]
+        data = get_json(port, f"/api/v1/uploads?pageSize=100&cursor={token}",
+                        credentials[caller])["data"]
+        first = data[0]["id"] if data else None
+        if first != (str(facts["next_id"]) if facts["next_id"] else None):
+            raise SystemExit(f"{caller}: the cursor walk after {facts['depth']} rows starts at "
+                             f"{first}, the database says {facts['next_id']}")
+        facts["token"] = token
+
+
+def http_side(api_pid, port, floor_port, credentials, world):
     """Measure every endpoint for every caller, and the floor, sampling the API workers'
-    RSS after every row; return (rows, floor, end RSS, max RSS)."""
+    RSS after every row; return (rows, floor, end RSS, max RSS so far)."""
     rows, peaks = [], {}
-    for path, *_ in ENDPOINTS:
-        for caller in CALLERS:
+    for endpoint in ENDPOINTS:
+        for caller in endpoint.callers:
+            path = endpoint.path(world, caller) if endpoint.path else endpoint.label
             result = measure(port, path, credentials[caller])
-            rows.append(dict(result, path=path, caller=caller))
+            rows.append(dict(result, path=endpoint.label, caller=caller))
             sample_rss(api_pid, peaks)
-            print(f"{path:<40} {caller:<10} 1-client p50 {result['seq_p50_ms']:6.1f} ms   "
-                  f"wrk {result['wrk']['rps']:6.0f} req/s", flush=True)
+            print(f"{endpoint.label:<50} {caller:<10} 1-client p50 "
+                  f"{result['seq_p50_ms']:6.1f} ms   wrk {result['wrk']['rps']:6.0f} req/s",
+                  flush=True)
     floor = measure(floor_port, "/", None)
     return rows, floor, sample_rss(api_pid, peaks), peaks
+
+
+def export_path(world, export_format):
+    created_from = world["export"]["created_from"]
+    return (f"/api/v1/uploads?format={export_format}"
+            + (f"&from={iso_z(created_from)}" if created_from else ""))
+
+
+def measure_export(api_pid, port, credential, world, export_format, peaks):
+    """Stream the heavy user's export once through gunicorn: rows received (lines, less
+    CSV's header), rows/s, and the serving worker's RSS before, at most during (sampled
+    every 50 ms) and 2 s after. The serving worker is the one whose RSS rose most."""
+    path = export_path(world, export_format)
+    before = worker_rss_kib(api_pid)
+    during = dict(before)
+    done = threading.Event()
+
+    def sampler():
+        while not done.wait(0.05):
+            for pid, kib in worker_rss_kib(api_pid).items():
+                during[pid] = max(kib, during.get(pid, 0))
+
+    thread = threading.Thread(target=sampler, daemon=True)
+    thread.start()
+    lines = size = 0
+    complete = True
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {credential}"})
+        response = conn.getresponse()
+        if response.status != 200:
+            raise SystemExit(f"GET {path} answered {response.status}: {response.read()[:300]!r}")
+        first_byte_s = time.perf_counter() - started
+        try:
+            while chunk := response.read(1 << 16):
+                lines += chunk.count(b"\n")
+                size += len(chunk)
+        except http.client.IncompleteRead as exc:  # the stream was cut short
+            lines += exc.partial.count(b"\n")
+            complete = False
+    finally:
+        conn.close()
+    seconds = time.perf_counter() - started
+    done.set()
+    thread.join()
+    time.sleep(2)
+    after = worker_rss_kib(api_pid)
+    pid = max(before, key=lambda p: during.get(p, 0) - before[p])
+    for worker, kib in during.items():
+        peaks[str(worker)] = max(kib, peaks.get(str(worker), 0))
+    rows = lines - (1 if export_format == "csv" else 0)
+    result = {"format": export_format, "path": path, "rows": rows,
+              "expected_rows": world["export"]["rows"], "complete": complete,
+              "bytes": size, "seconds": seconds, "first_byte_ms": first_byte_s * 1000,
+              "rows_per_s": rows / seconds, "worker": pid, "rss_before_kib": before[pid],
+              "rss_max_kib": during[pid], "rss_after_kib": after.get(pid)}
+    print(f"export {export_format}: {rows:,} rows of {result['expected_rows']:,} in "
+          f"{seconds:.1f} s ({result['rows_per_s']:,.0f} rows/s, {size / seconds / 1e6:.1f} "
+          f"MB/s); worker RSS {before[pid] / 1024:.1f} -> max {during[pid] / 1024:.1f} -> "
+          f"{(after.get(pid) or 0) / 1024:.1f} MiB", flush=True)
+    return result
 
 
 def main():
     """Prepare, serve, measure, report; always stop what was started."""
     url, callers = prepare_database()
-    floors, heavy_projects = database_side(url, caller_scopes(callers))
+    floors, heavy_projects, world = database_side(url, caller_scopes(callers))
     env = dict(os.environ, DATABASE_URL=url, JWT_SECRET_KEY=SECRET, APERTUR_ENV="production")
     credentials = {"heavy JWT": mint_token(callers["heavy_user_id"]),
                    "light JWT": mint_token(callers["light_user_id"]),
@@ -557,7 +890,13 @@ def main():
         servers.append(api)
         floor_server, floor_port = start_gunicorn("bench.floor:app", env)
         servers.append(floor_server)
-        rows, floor, rss, max_rss = http_side(api.pid, port, floor_port, credentials)
+        walk_cursors(port, credentials, world)
+        load = [os.getloadavg()[0]]
+        rows, floor, rss, max_rss = http_side(api.pid, port, floor_port, credentials, world)
+        exports = [measure_export(api.pid, port, credentials["heavy JWT"], world, fmt, max_rss)
+                   for fmt in ("csv", "ndjson")]
+        rss = sample_rss(api.pid, max_rss)
+        load.append(os.getloadavg()[0])
     finally:
         for server in servers:
             stop(server)
@@ -565,15 +904,21 @@ def main():
     for row in rows:
         row["db_floor_ms"], row["db_floor_tps"] = floors[row["path"], row["caller"]]
     results = {"size": SIZE, "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-               "machine": machine_note(), "heavy_projects": heavy_projects,
+               "machine": machine_note(), "load_average": load, "heavy_projects": heavy_projects,
                "generated_seconds": callers.get("generated_seconds"),
-               "rss_kib": rss, "max_rss_kib": max_rss, "rows": rows, "floor": floor}
+               "world": world_note(world), "rss_kib": rss, "max_rss_kib": max_rss,
+               "rows": rows, "floor": floor, "exports": exports}
     results["targets"] = target_checks(results, scaling_baseline())
     (BENCH_DIR / f"results-{SIZE}.json").write_text(json.dumps(results, indent=2) + "\n")
     write_markdown(results)
     write_png()
     print(f"\nbench: {SIZE:,} uploads; {results['machine']}")
+    print(results["world"])
+    print(f"1-minute load average at the start and end of the HTTP measurements: "
+          f"{load[0]:.1f}, {load[1]:.1f}")
     print_table(results)
+    print()
+    print_exports(results)
     print(f"max worker RSS during the run: {mib_list(max_rss)} (at the end: {mib_list(rss)})")
     print(f"\n{targets_heading(SIZE, results['targets'])}")
     for met, text in results["targets"]:
@@ -582,7 +927,11 @@ def main():
     for row in bad:
         print(f"WARNING: {row['path']} {row['caller']}: {row['wrk']['non_2xx']} non-2xx, "
               f"socket errors {row['wrk']['socket_errors']}")
-    return 1 if bad else 0
+    incomplete = [e for e in exports if not e["complete"] or e["rows"] != e["expected_rows"]]
+    for export in incomplete:
+        print(f"WARNING: export {export['format']}: {export['rows']:,} rows of "
+              f"{export['expected_rows']:,} (complete body: {export['complete']})")
+    return 1 if bad or incomplete else 0
 
 
 if __name__ == "__main__":
