@@ -127,9 +127,10 @@ ENDPOINTS = [
     Endpoint("/api/v1/keys/current", ("callers.sql", "describe_api_key"),
              lambda world, caller: {}, callers=("API key",)),
 ]
-# BENCH_ONLY=<regex> measures only the endpoints whose label it finds (to try a change
-# quickly; such a run's results replace the full run's for that size).
-if os.environ.get("BENCH_ONLY"):
+# BENCH_ONLY=<regex> measures only the endpoints whose label it finds, without exports, to
+# try a change quickly: it prints its table and keeps the full run's result files.
+PARTIAL = bool(os.environ.get("BENCH_ONLY"))
+if PARTIAL:
     ENDPOINTS = [e for e in ENDPOINTS if re.search(os.environ["BENCH_ONLY"], e.label)]
 CALLERS = ("heavy JWT", "light JWT", "API key")
 FLOOR = "(framework floor)"
@@ -744,7 +745,8 @@ def database_side(url, scopes):
         heavy_projects = conn.execute(
             "SELECT count(*) AS n FROM caller_projects(%(user_id)s, %(key_hash)s)",
             scopes["heavy JWT"]).fetchone()["n"]
-        (BENCH_DIR / f"explain-{SIZE}.txt").write_text(
+        explain_file = BENCH_DIR / f"explain-{SIZE}{'-partial' if PARTIAL else ''}.txt"
+        explain_file.write_text(
             f"EXPLAIN (ANALYZE, BUFFERS) of each endpoint's data statement per caller (heavy "
             f"user: {heavy_projects} projects), {SIZE:,} uploads, "
             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; windows: 1 day "
@@ -893,8 +895,9 @@ def main():
         walk_cursors(port, credentials, world)
         load = [os.getloadavg()[0]]
         rows, floor, rss, max_rss = http_side(api.pid, port, floor_port, credentials, world)
-        exports = [measure_export(api.pid, port, credentials["heavy JWT"], world, fmt, max_rss)
-                   for fmt in ("csv", "ndjson")]
+        exports = [] if PARTIAL else [
+            measure_export(api.pid, port, credentials["heavy JWT"], world, fmt, max_rss)
+            for fmt in ("csv", "ndjson")]
         rss = sample_rss(api.pid, max_rss)
         load.append(os.getloadavg()[0])
     finally:
@@ -909,9 +912,10 @@ def main():
                "world": world_note(world), "rss_kib": rss, "max_rss_kib": max_rss,
                "rows": rows, "floor": floor, "exports": exports}
     results["targets"] = target_checks(results, scaling_baseline())
-    (BENCH_DIR / f"results-{SIZE}.json").write_text(json.dumps(results, indent=2) + "\n")
-    write_markdown(results)
-    write_png()
+    if not PARTIAL:
+        (BENCH_DIR / f"results-{SIZE}.json").write_text(json.dumps(results, indent=2) + "\n")
+        write_markdown(results)
+        write_png()
     print(f"\nbench: {SIZE:,} uploads; {results['machine']}")
     print(results["world"])
     print(f"1-minute load average at the start and end of the HTTP measurements: "
