@@ -1,4 +1,4 @@
-"""The Project Data API blueprint: read-only lists, single rows and stats over the caller's scope."""
+"""The Project Data API blueprint: lists, single rows, stats and the calling key, in scope."""
 
 from flask import Blueprint, g, request
 

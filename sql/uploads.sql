@@ -71,16 +71,18 @@ totals AS MATERIALIZED (
                   AND r.created_at >= (SELECT created_from FROM filters)
                   AND (r.created_at, r.upload_id)
                       < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-                  AND (NOT (SELECT by_row FROM filters) OR upload_matches(r.upload_id, (SELECT sources FROM filters),
-                                        (SELECT destination_types FROM filters))))
+                  AND (NOT (SELECT by_row FROM filters)
+                       OR upload_matches(r.upload_id, (SELECT sources FROM filters),
+                                         (SELECT destination_types FROM filters))))
             ELSE (
                 SELECT count(*) FROM scope
                 JOIN uploads u ON u.project_id = scope.project_id
                 WHERE u.created_at >= (SELECT created_from FROM filters)
                   AND (u.created_at, u.id)
                       < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-                  AND (NOT (SELECT by_row FROM filters) OR upload_matches(u.id, (SELECT sources FROM filters),
-                                        (SELECT destination_types FROM filters))))
+                  AND (NOT (SELECT by_row FROM filters)
+                       OR upload_matches(u.id, (SELECT sources FROM filters),
+                                         (SELECT destination_types FROM filters))))
             END AS total
 ),
 plan AS MATERIALIZED (
@@ -112,8 +114,9 @@ page_keys AS (
           AND r.created_at >= (SELECT created_from FROM filters)
           AND (r.created_at, r.upload_id)
               < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-          AND (NOT (SELECT by_row FROM filters) OR upload_matches(r.upload_id, (SELECT sources FROM filters),
-                                        (SELECT destination_types FROM filters)))
+          AND (NOT (SELECT by_row FROM filters)
+               OR upload_matches(r.upload_id, (SELECT sources FROM filters),
+                                 (SELECT destination_types FROM filters)))
         ORDER BY r.created_at DESC, r.upload_id DESC
         LIMIT %(limit)s::bigint + %(offset)s::bigint
     ) AS k
@@ -127,8 +130,9 @@ page_keys AS (
           AND u.created_at >= (SELECT created_from FROM filters)
           AND (u.created_at, u.id)
               < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-          AND (NOT (SELECT by_row FROM filters) OR upload_matches(u.id, (SELECT sources FROM filters),
-                                        (SELECT destination_types FROM filters)))
+          AND (NOT (SELECT by_row FROM filters)
+               OR upload_matches(u.id, (SELECT sources FROM filters),
+                                 (SELECT destination_types FROM filters)))
         ORDER BY u.created_at DESC, u.id DESC
         LIMIT %(limit)s::bigint + %(offset)s::bigint
     ) AS k
@@ -145,8 +149,9 @@ page_keys AS (
        AND u.created_at >= (SELECT created_from FROM filters)
        AND (u.created_at, u.id)
            < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-       AND (NOT (SELECT by_row FROM filters) OR upload_matches(u.id, (SELECT sources FROM filters),
-                                        (SELECT destination_types FROM filters)))
+       AND (NOT (SELECT by_row FROM filters)
+            OR upload_matches(u.id, (SELECT sources FROM filters),
+                              (SELECT destination_types FROM filters)))
      ORDER BY u.created_at DESC, u.id DESC
      LIMIT %(limit)s::bigint + %(offset)s::bigint)
     ORDER BY created_at DESC, id DESC
