@@ -71,6 +71,10 @@ CONDITIONAL_HEADERS = {
 }
 
 
+NOT_MODIFIED = {"description": "Not modified: If-None-Match named the current ETag (no body).",
+                "headers": CONDITIONAL_HEADERS}
+
+
 def _path_id(name, what):
     return {"in": "path", "name": name, "required": True,
             "description": f"The {what}'s id (a UUID; anything else is no path of this API).",
@@ -117,9 +121,7 @@ def _operation(summary, params, response, secured, options):
                  "responses": {"200": {"description": "OK", "content": content}}}
     if secured:
         operation["responses"]["200"]["headers"] = CONDITIONAL_HEADERS
-        operation["responses"]["304"] = {
-            "description": "Not modified: If-None-Match named the current ETag (no body).",
-            "headers": CONDITIONAL_HEADERS}
+        operation["responses"]["304"] = NOT_MODIFIED
     for status in sorted(set(statuses)):
         operation["responses"][str(status)] = {
             "description": ERROR_STATUSES[status],
@@ -165,19 +167,24 @@ def build_spec(app):
         spec.path(view=docs_page, app=app, operations={"get": {
             "summary": "This document, browsable (Swagger UI)", "security": [],
             "responses": {"200": {"description": "HTML page",
-                                  "content": {"text/html": {"schema": {"type": "string"}}}}}}})
+                                  "content": {"text/html": {"schema": {"type": "string"}}}},
+                          "304": NOT_MODIFIED}}})
         spec.path(view=docs_asset, app=app, operations={"get": {
             "summary": "Swagger UI's files", "security": [],
             "parameters": [{"in": "path", "name": "asset", "required": True,
                             "schema": {"type": "string", "enum": list(DOCS_ASSETS)}}],
             "responses": {"200": {"description": "CSS or JavaScript", "content": {
                 "text/css": {"schema": {"type": "string"}},
-                "text/javascript": {"schema": {"type": "string"}}}}}}})
+                "text/javascript": {"schema": {"type": "string"}}}},
+                "304": NOT_MODIFIED,
+                "404": {"description": "No such file (`not_found`).",
+                        "content": {"application/json": {"schema": "Error"}}}}}})
         spec.path(view=openapi_document, app=app, operations={"get": {
             "summary": "This document", "security": [],
             "responses": {"200": {"description": "OpenAPI 3 document",
                                   "content": {"application/json": {"schema": {
-                                      "type": "object"}}}}}}})
+                                      "type": "object"}}}},
+                          "304": NOT_MODIFIED}}})
     document = spec.to_dict()
     for item in document["paths"].values():
         for parameter in item["get"].get("parameters", []):

@@ -174,7 +174,8 @@ class SessionFilters(QueryParams):
     statuses = Choices(SESSION_STATUSES, data_key="status", metadata={
         "description": "Comma-separated reported statuses (a pending or active session past "
                        "its expiry is expired): any of " + ", ".join(SESSION_STATUSES) + "."})
-    tag = Tag(metadata={"description": "Only sessions with this tag."})
+    tag = Tag(metadata={"description": "Only sessions with this tag.",
+                        "pattern": "^[^\\x00]*$"})
     created_from = Moment("from, inclusive", data_key="from")
     created_to = Moment("before, exclusive", data_key="to")
 
