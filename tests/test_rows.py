@@ -8,18 +8,12 @@ import pytest
 import database
 from fixture import load_fixture
 from tests.builders import NOW, World
+from tests.rowmodel import SESSION_FIELDS, UPLOAD_FIELDS
 from tests.conftest import bearer, empty_tables, make_token
 
 SESSION_PATHS = ["/api/v1/sessions/recent?limit=50", "/api/v1/sessions?pageSize=100"]
 UPLOAD_PATHS = ["/api/v1/uploads/recent?limit=50", "/api/v1/uploads?pageSize=100"]
 
-SESSION_FIELDS = ["id", "createdAt", "expiresAt", "status", "projectId", "projectName",
-                  "imagesCount", "imagesDelivered", "imagesFailed", "destinationsCount",
-                  "tags", "longPollingEnabled"]
-UPLOAD_FIELDS = ["id", "filename", "sizeBytes", "mimeType", "source", "isEncrypted",
-                 "createdAt", "sessionId", "projectId", "projectName", "destinationsTotal",
-                 "destinationsDelivered", "destinationsFailed", "destinationsBreakdown",
-                 "status"]
 PAGE_FIELDS = ["data", "total", "page", "pageSize", "totalPages"]
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 SOURCES = ["camera", "gallery", "url", "google_drive", "google_photos", "dropbox",
