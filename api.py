@@ -43,6 +43,14 @@ def conditional_get(response):
     return response
 
 
+@bp.after_request
+def vary_on_accept(response):
+    """The paginated lists answer JSON or an export by Accept: caches must key on it."""
+    if request.endpoint in ("api.list_sessions", "api.list_uploads"):
+        response.vary.add("Accept")
+    return response
+
+
 def _params(schema):
     """The request's parameters for `schema`; a bad one is a 400, but only for a caller
     that would otherwise be answered (401 comes first)."""

@@ -553,3 +553,14 @@ def test_a_long_export_outlives_the_worker_timeout_under_gunicorn(db, database_u
     assert elapsed > 2 * WORKER_TIMEOUT, elapsed
     assert len(body) > 2 * largest_send_buffer()
     assert "WORKER TIMEOUT" not in log.read_text()
+
+
+def test_the_lists_vary_on_accept(tenant, get):
+    """JSON page or export depends on Accept, so both say `Vary: Accept` (a browser cache
+    must not answer one with the other); lists without exports do not."""
+    for path in ("/api/v1/uploads", "/api/v1/sessions"):
+        for headers in ({}, {"Accept": "text/csv"}, {"Accept": "application/x-ndjson"}):
+            response = get(path, tenant.jwt, headers=headers)
+            assert response.status_code == 200
+            assert "Accept" in response.headers.get("Vary", ""), (path, headers)
+    assert "Accept" not in get("/api/v1/uploads/recent", tenant.jwt).headers.get("Vary", "")
