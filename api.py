@@ -82,7 +82,10 @@ def _listed(resource, list_rows, params_schema, page_schema, cursor_schema, row_
     params = _params(params_schema)
     export_format = exports.requested_format(params.get("format"))
     if export_format:
-        return exports.stream(resource, list_rows, row_schema, filters_of(params),
+        # The first batch is read here, so errors are still JSON answers, not a stream.
+        first, _ = _read_rows(list_rows, limit=exports.BATCH_ROWS, with_total=False,
+                              **filters_of(params))
+        return exports.stream(resource, first, list_rows, row_schema, filters_of(params),
                               export_format)
     if "cursor" in params:
         return _cursor_page(resource, list_rows, cursor_schema, params)
