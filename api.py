@@ -80,19 +80,19 @@ def _recent(list_rows, params_schema, schema):
 def _listed(resource, list_rows, params_schema, page_schema, cursor_schema, row_schema):
     """A paginated list: by page number (the SPEC's wrapper), by cursor, or exported."""
     params = _params(params_schema)
+    filters = filters_of(params)
     export_format = exports.requested_format(params.get("format"))
     if export_format:
         # The first batch is read here, so errors are still JSON answers, not a stream.
         first, _ = _read_rows(list_rows, limit=exports.BATCH_ROWS, with_total=False,
-                              **filters_of(params))
-        return exports.stream(resource, first, list_rows, row_schema, filters_of(params),
-                              export_format)
+                              **filters)
+        return exports.stream(resource, first, list_rows, row_schema, filters, export_format)
     if "cursor" in params:
         return _cursor_page(resource, list_rows, cursor_schema, params)
     page, page_size = params["page"], params["page_size"]
     # One statement: the page and its total come from one snapshot.
     rows, data = _read_rows(list_rows, limit=page_size, offset=(page - 1) * page_size,
-                            **filters_of(params))
+                            **filters)
     total = rows[0]["total"]
     return page_schema.dump({
         "data": data,
