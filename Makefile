@@ -5,12 +5,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test soak bench stop-db clean
+.PHONY: run test lint format soak bench stop-db clean
 
-$(VENV)/installed: requirements.txt
+$(VENV)/installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 run: $(VENV)/installed
@@ -19,19 +19,28 @@ run: $(VENV)/installed
 test: $(VENV)/installed
 	$(BIN)/python -m pytest
 
+# ruff's rules and the reasons for them are in pyproject.toml; `make format` applies them.
+lint: $(VENV)/installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
 stop-db: $(VENV)/installed
 	$(BIN)/python -c 'import embedded_postgres as e; e.stop(e.DEV_DATA_DIR); e.stop(e.TEST_DATA_DIR)'
 
 clean: stop-db
 	rm -rf $(VENV) .dev
 
-# Load and soak (issue 3): wrk against gunicorn on the demo world, then across a database restart.
+# Load and soak: wrk against gunicorn on the demo world, then across a database restart.
 soak: $(VENV)/installed
 	@command -v wrk >/dev/null || { echo "make soak needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/soak.py
 
-# Benchmarks (issue 4): every endpoint x caller on a generated world of SIZE uploads, against
-# a framework floor and a database floor. Results in bench/results.md; `make bench SIZE=100000`.
+# Benchmarks: every endpoint x caller on a generated world of SIZE uploads, against a
+# framework floor and a database floor. Results in bench/results.md; `make bench SIZE=100000`.
 SIZE ?= 1000000
 $(VENV)/bench-installed: $(VENV)/installed bench/requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt

@@ -8,10 +8,15 @@ from auth import confirm_caller, read_in_scope, require_caller
 from database import release_request_connection
 from errors import InvalidParameter, NotFound
 from queries import callers, sessions, stats, uploads
-from schemas.params import (RecentSessionParams, RecentUploadParams,
-                            SessionListParams, UploadListParams, filters_of, load_params)
-from schemas.rows import (ApiKey, SessionRow, Stats, UploadDetail, UploadRow, cursor_page_of,
-                          page_of)
+from schemas.params import (
+    RecentSessionParams,
+    RecentUploadParams,
+    SessionListParams,
+    UploadListParams,
+    filters_of,
+    load_params,
+)
+from schemas.rows import ApiKey, SessionRow, Stats, UploadDetail, UploadRow, cursor_page_of, page_of
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(require_caller)
@@ -72,8 +77,7 @@ def _read_rows(list_rows, **params):
 
 def _recent(list_rows, params_schema, schema):
     params = _params(params_schema)
-    _, data = _read_rows(list_rows, limit=params["limit"], with_total=False,
-                         **filters_of(params))
+    _, data = _read_rows(list_rows, limit=params["limit"], with_total=False, **filters_of(params))
     return schema.dump(data)
 
 
@@ -84,23 +88,23 @@ def _listed(resource, list_rows, params_schema, page_schema, cursor_schema, row_
     export_format = exports.requested_format(params.get("format"))
     if export_format:
         # The first batch is read here, so errors are still JSON answers, not a stream.
-        first, _ = _read_rows(list_rows, limit=exports.BATCH_ROWS, with_total=False,
-                              **filters)
+        first, _ = _read_rows(list_rows, limit=exports.BATCH_ROWS, with_total=False, **filters)
         return exports.stream(resource, first, list_rows, row_schema, filters, export_format)
     if "cursor" in params:
         return _cursor_page(resource, list_rows, cursor_schema, params)
     page, page_size = params["page"], params["page_size"]
     # One statement: the page and its total come from one snapshot.
-    rows, data = _read_rows(list_rows, limit=page_size, offset=(page - 1) * page_size,
-                            **filters)
+    rows, data = _read_rows(list_rows, limit=page_size, offset=(page - 1) * page_size, **filters)
     total = rows[0]["total"]
-    return page_schema.dump({
-        "data": data,
-        "total": total,
-        "page": page,
-        "page_size": page_size,
-        "total_pages": -(-total // page_size),
-    })
+    return page_schema.dump(
+        {
+            "data": data,
+            "total": total,
+            "page": page,
+            "page_size": page_size,
+            "total_pages": -(-total // page_size),
+        }
+    )
 
 
 def _cursor_page(resource, list_rows, schema, params):
@@ -115,14 +119,15 @@ def _cursor_page(resource, list_rows, schema, params):
         raise
     page_size = params["page_size"]
     # One row more than the page tells whether the walk goes on.
-    _, data = _read_rows(list_rows, limit=page_size + 1, after=after, with_total=False,
-                         **filters)
+    _, data = _read_rows(list_rows, limit=page_size + 1, after=after, with_total=False, **filters)
     more = len(data) > page_size
     data = data[:page_size]
-    return schema.dump({
-        "data": data,
-        "next_cursor": cursors.encode(resource, filters, data[-1]) if more else None,
-    })
+    return schema.dump(
+        {
+            "data": data,
+            "next_cursor": cursors.encode(resource, filters, data[-1]) if more else None,
+        }
+    )
 
 
 def _walk_position(resource, params):
@@ -132,8 +137,10 @@ def _walk_position(resource, params):
         return given, None  # the first step
     filters, after = cursors.decode(resource, params["cursor"])
     if given and given != filters:
-        raise InvalidParameter("Invalid parameter 'cursor': it belongs to a walk with other "
-                               "filters; send it without them or with the same.")
+        raise InvalidParameter(
+            "Invalid parameter 'cursor': it belongs to a walk with other "
+            "filters; send it without them or with the same."
+        )
     return filters, after
 
 
@@ -155,8 +162,14 @@ def recent_sessions():
 @bp.get("/sessions", provide_automatic_options=False)
 def list_sessions():
     """Sessions page by page (?page&pageSize), by ?cursor, or exported whole; filtered."""
-    return _listed("sessions", sessions.list_sessions, SESSION_LIST_PARAMS, SESSION_PAGE,
-                   SESSION_CURSOR_PAGE, SessionRow)
+    return _listed(
+        "sessions",
+        sessions.list_sessions,
+        SESSION_LIST_PARAMS,
+        SESSION_PAGE,
+        SESSION_CURSOR_PAGE,
+        SessionRow,
+    )
 
 
 @bp.get("/sessions/<uuid:session_id>", provide_automatic_options=False)
@@ -174,8 +187,14 @@ def recent_uploads():
 @bp.get("/uploads", provide_automatic_options=False)
 def list_uploads():
     """Uploads page by page (?page&pageSize), by ?cursor, or exported whole; filtered."""
-    return _listed("uploads", uploads.list_uploads, UPLOAD_LIST_PARAMS, UPLOAD_PAGE,
-                   UPLOAD_CURSOR_PAGE, UploadRow)
+    return _listed(
+        "uploads",
+        uploads.list_uploads,
+        UPLOAD_LIST_PARAMS,
+        UPLOAD_PAGE,
+        UPLOAD_CURSOR_PAGE,
+        UploadRow,
+    )
 
 
 @bp.get("/uploads/<uuid:upload_id>", provide_automatic_options=False)
@@ -195,6 +214,8 @@ def current_key():
     """The API key making the request: what it is called, its project, its dates."""
     if g.caller.kind != "api_key":
         confirm_caller()
-        raise InvalidParameter("keys/current describes the API key a request is made with; "
-                               "this request carries a dashboard token, not an API key.")
+        raise InvalidParameter(
+            "keys/current describes the API key a request is made with; "
+            "this request carries a dashboard token, not an API key."
+        )
     return API_KEY.dump(read_in_scope(callers.describe_api_key)[0])

@@ -39,22 +39,31 @@ def protective_headers(response):
     must revalidate; errors are not kept at all.
     """
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = ("private, no-cache" if response.status_code < 400
-                                         else "no-store")
+    response.headers["Cache-Control"] = (
+        "private, no-cache" if response.status_code < 400 else "no-store"
+    )
     return response
 
 
 def allow_browsers(app, origins):
     """CORS for the dashboard's origins: GET with a bearer token, answering the browser's
     preflight OPTIONS (which the API otherwise refuses with 405) on known paths only."""
-    CORS(app, resources={r"/api/*": {"origins": list(origins)}}, methods=["GET"],
-         allow_headers=["Authorization", "X-Request-Id"],
-         expose_headers=["X-Request-Id", "Server-Timing"], max_age=600)
+    CORS(
+        app,
+        resources={r"/api/*": {"origins": list(origins)}},
+        methods=["GET"],
+        allow_headers=["Authorization", "X-Request-Id"],
+        expose_headers=["X-Request-Id", "Server-Timing"],
+        max_age=600,
+    )
 
     @app.before_request
     def answer_preflight():
-        if (request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
-                and isinstance(request.routing_exception, MethodNotAllowed)):
+        if (
+            request.method == "OPTIONS"
+            and "Access-Control-Request-Method" in request.headers
+            and isinstance(request.routing_exception, MethodNotAllowed)
+        ):
             return app.response_class(status=204)
         return None
 
@@ -74,8 +83,9 @@ def create_app(settings=None):
     if settings.cors_origins:
         allow_browsers(app, settings.cors_origins)
     if settings.trusted_proxies:  # client address and scheme as the proxies in front saw them
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
-                                x_proto=settings.trusted_proxies)
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
     app.after_request(protective_headers)
     app.after_request(logs.finish_request)
     app.after_request(metrics.observe)

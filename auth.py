@@ -55,12 +55,12 @@ def bearer_credential():
     """The single bearer credential of the request; raises Unauthorized otherwise."""
     header = request.headers.get("Authorization", "").strip()
     if not header:
-        raise Unauthorized("Authentication required: send Authorization: Bearer <token>.",
-                           "missing_credential")
+        raise Unauthorized(
+            "Authentication required: send Authorization: Bearer <token>.", "missing_credential"
+        )
     match = _BEARER.fullmatch(header)
     if match is None:
-        raise Unauthorized("The Authorization header must be 'Bearer <token>'.",
-                           "malformed_header")
+        raise Unauthorized("The Authorization header must be 'Bearer <token>'.", "malformed_header")
     return match.group(1)
 
 
@@ -119,7 +119,8 @@ def read_in_scope(send, **params):
     """
     caller = g.caller
     check, rows = database.pipelined(
-        lambda conn: (_send_check(conn, caller), send(conn, **caller.scope, **params)))
+        lambda conn: (_send_check(conn, caller), send(conn, **caller.scope, **params))
+    )
     _confirm(caller, check)
     return rows.fetchall()
 

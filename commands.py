@@ -20,10 +20,13 @@ from queries.generate import generate_world
 from queries.migrations import apply_migrations
 from queries.rollups import rebuild_rollups, rollup_drift
 
-_SQL = load_queries("keys.sql", {
-    "find_project": {"project_id"},
-    "insert_generated_key": {"id", "project_id", "key_hash", "name"},
-})
+_SQL = load_queries(
+    "keys.sql",
+    {
+        "find_project": {"project_id"},
+        "insert_generated_key": {"id", "project_id", "key_hash", "name"},
+    },
+)
 
 
 def _connect():
@@ -70,10 +73,19 @@ def load_fixture_command(path):
 
 @click.command("demo-data")
 @with_appcontext
-@click.option("--uploads", type=click.IntRange(min=1), default=None,
-              help="Generate a large benchmark world with this many uploads instead.")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
-              help="With --uploads: the seed that makes the world reproducible.")
+@click.option(
+    "--uploads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Generate a large benchmark world with this many uploads instead.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="With --uploads: the seed that makes the world reproducible.",
+)
 def demo_data_command(uploads, seed):
     """Load the small demo world, or with --uploads N generate a large benchmark world.
 
@@ -83,9 +95,15 @@ def demo_data_command(uploads, seed):
     if uploads is not None:
         with _connect() as conn:
             generated = generate_world(conn, uploads=uploads, seed=seed)
-        click.echo(json.dumps({"heavyUserId": str(generated["heavy_user_id"]),
-                               "lightUserId": str(generated["light_user_id"]),
-                               "apiKey": generated["api_key"]}))
+        click.echo(
+            json.dumps(
+                {
+                    "heavyUserId": str(generated["heavy_user_id"]),
+                    "lightUserId": str(generated["light_user_id"]),
+                    "apiKey": generated["api_key"],
+                }
+            )
+        )
         return
     try:
         with _connect() as conn:
@@ -106,21 +124,27 @@ def create_api_key_command(project_id, name):
         if _SQL["find_project"].one(conn, project_id=project_id) is None:
             raise click.ClickException(f"no project {project_id}")
         _SQL["insert_generated_key"].execute(
-            conn, id=uuid.uuid4(), project_id=project_id, key_hash=hash_api_key(key), name=name)
+            conn, id=uuid.uuid4(), project_id=project_id, key_hash=hash_api_key(key), name=name
+        )
     click.echo(key)
 
 
 @click.command("issue-token")
 @with_appcontext
 @click.option("--user", "user_id", required=True, type=click.UUID, help="User id (the sub claim).")
-@click.option("--minutes", type=click.IntRange(min=1), default=None,
-              help="Lifetime; defaults to JWT_TOKEN_MINUTES.")
+@click.option(
+    "--minutes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Lifetime; defaults to JWT_TOKEN_MINUTES.",
+)
 def issue_token_command(user_id, minutes):
     """Print a dashboard access token (JWT) for a user."""
     settings = current_app.config["SETTINGS"]
     if not settings.uses_hmac and not settings.jwt_private_key:
         raise click.ClickException(
-            f"JWT_PRIVATE_KEY (or JWT_PRIVATE_KEY_FILE) is needed to sign {settings.jwt_algorithm}")
+            f"JWT_PRIVATE_KEY (or JWT_PRIVATE_KEY_FILE) is needed to sign {settings.jwt_algorithm}"
+        )
     with _connect() as conn:
         if not callers.user_exists(conn, user_id):
             raise click.ClickException(f"no user {user_id}")
@@ -136,8 +160,10 @@ def reconcile_command(fix):
     with _connect() as conn:
         drift = rollup_drift(conn)
         for row in drift[:50]:
-            click.echo(f"drift {row['rollup']} {row['key']}: stored {row['stored']}, "
-                       f"expected {row['expected']}")
+            click.echo(
+                f"drift {row['rollup']} {row['key']}: stored {row['stored']}, "
+                f"expected {row['expected']}"
+            )
         if len(drift) > 50:
             click.echo(f"... and {len(drift) - 50} more")
         click.echo(f"{len(drift)} rollup rows drifted")
@@ -150,6 +176,12 @@ def reconcile_command(fix):
 
 def register(app):
     """Attach every command to the app's CLI."""
-    for command in (init_db_command, load_fixture_command, demo_data_command,
-                    create_api_key_command, issue_token_command, reconcile_command):
+    for command in (
+        init_db_command,
+        load_fixture_command,
+        demo_data_command,
+        create_api_key_command,
+        issue_token_command,
+        reconcile_command,
+    ):
         app.cli.add_command(command)

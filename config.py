@@ -11,8 +11,17 @@ PROJECT_DIR = Path(__file__).resolve().parent
 # and gunicorn agree on one secret without anybody choosing it.
 DEV_SECRET_FILE = PROJECT_DIR / ".dev" / "jwt-secret"
 
-SUPPORTED_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
-                        "ES256", "ES384", "ES512")
+SUPPORTED_ALGORITHMS = (
+    "HS256",
+    "HS384",
+    "HS512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "ES256",
+    "ES384",
+    "ES512",
+)
 
 
 class ConfigError(RuntimeError):
@@ -32,8 +41,9 @@ def _number(name, default, minimum, parse=int):
     try:
         value = parse(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be {'an integer' if parse is int else 'a number'}, "
-                          f"got {raw!r}") from None
+        raise ConfigError(
+            f"{name} must be {'an integer' if parse is int else 'a number'}, got {raw!r}"
+        ) from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
@@ -41,8 +51,9 @@ def _number(name, default, minimum, parse=int):
 
 def _origins(name):
     """Comma-separated web origins (scheme://host[:port]) allowed to call from a browser."""
-    origins = tuple(part.strip().rstrip("/") for part in (_env(name) or "").split(",")
-                    if part.strip())
+    origins = tuple(
+        part.strip().rstrip("/") for part in (_env(name) or "").split(",") if part.strip()
+    )
     for origin in origins:
         if origin == "*" or not origin.startswith(("https://", "http://")):
             raise ConfigError(f"{name}: {origin!r} is not an origin like https://dash.example.com")
@@ -52,8 +63,11 @@ def _origins(name):
 def _networks(name, default):
     """Comma-separated IP addresses or CIDR networks."""
     try:
-        return tuple(ipaddress.ip_network(part.strip(), strict=False)
-                     for part in _env(name, default).split(",") if part.strip())
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in _env(name, default).split(",")
+            if part.strip()
+        )
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
 
@@ -149,7 +163,9 @@ def load_settings():
     else:
         public_key, private_key = _key("JWT_PUBLIC_KEY"), _key("JWT_PRIVATE_KEY")
         if public_key is None:
-            raise ConfigError(f"JWT_PUBLIC_KEY (or JWT_PUBLIC_KEY_FILE) is required for {algorithm}")
+            raise ConfigError(
+                f"JWT_PUBLIC_KEY (or JWT_PUBLIC_KEY_FILE) is required for {algorithm}"
+            )
     # Cursors are signed with their own secret when given; else with the JWT secret (under
     # another salt, so neither signature can stand in for the other).
     cursor_secret = _env("CURSOR_SECRET") or secret
@@ -166,8 +182,10 @@ def load_settings():
     # Each bound inside the next one out (statement < pool < gunicorn 10 s < nginx), so a
     # slow query is answered with our 503 before anything further out gives up on it.
     if statement_timeout >= pool_timeout * 1000:
-        raise ConfigError(f"DB_STATEMENT_TIMEOUT_MS ({statement_timeout}) must be below "
-                          f"DB_POOL_TIMEOUT_SECONDS ({pool_timeout:g} s)")
+        raise ConfigError(
+            f"DB_STATEMENT_TIMEOUT_MS ({statement_timeout}) must be below "
+            f"DB_POOL_TIMEOUT_SECONDS ({pool_timeout:g} s)"
+        )
     return Settings(
         database_url=database_url,
         environment=environment,

@@ -20,14 +20,19 @@ _FOREIGN = "Invalid parameter 'cursor': not a cursor this list gave to this call
 def _serializer(resource):
     caller = g.caller
     who = caller.user_id if caller.kind == "user" else caller.key_hash.hex()
-    return URLSafeSerializer(current_app.config["SETTINGS"].cursor_secret,
-                             salt=f"apertur.cursor.{resource}.{caller.kind}.{who}")
+    return URLSafeSerializer(
+        current_app.config["SETTINGS"].cursor_secret,
+        salt=f"apertur.cursor.{resource}.{caller.kind}.{who}",
+    )
 
 
 def encode(resource, filters, row):
     """The cursor that continues `resource` after `row` under `filters`."""
-    payload = {"at": row["created_at"].isoformat(), "id": str(row["id"]),
-               "filters": {name: _text(value) for name, value in filters.items()}}
+    payload = {
+        "at": row["created_at"].isoformat(),
+        "id": str(row["id"]),
+        "filters": {name: _text(value) for name, value in filters.items()},
+    }
     return _serializer(resource).dumps(payload)
 
 

@@ -1,5 +1,6 @@
 """The per-process connection pool the API reads through, and direct connections for commands."""
 
+import contextlib
 import time
 
 import psycopg
@@ -21,18 +22,21 @@ def session_options(settings):
     for the list queries) would buy nothing; nor would JIT compilation, which the generic
     plans' large cost estimates would otherwise trigger.
     """
-    return " ".join([
-        "-c default_transaction_read_only=on",
-        "-c plan_cache_mode=force_generic_plan",
-        "-c jit=off",  # compiling a plan costs more than any of these queries runs
-        f"-c statement_timeout={settings.statement_timeout_ms}",
-        f"-c idle_in_transaction_session_timeout={settings.idle_in_transaction_timeout_ms}",
-        "-c TimeZone=UTC",
-    ])
+    return " ".join(
+        [
+            "-c default_transaction_read_only=on",
+            "-c plan_cache_mode=force_generic_plan",
+            "-c jit=off",  # compiling a plan costs more than any of these queries runs
+            f"-c statement_timeout={settings.statement_timeout_ms}",
+            f"-c idle_in_transaction_session_timeout={settings.idle_in_transaction_timeout_ms}",
+            "-c TimeZone=UTC",
+        ]
+    )
 
 
 def create_pool(settings):
-    """A pool for this process, opened without waiting so the app starts while the database is down."""
+    """A pool for this process, opened without waiting, so the app starts while the
+    database is down."""
     pool = ConnectionPool(
         settings.database_url,
         min_size=settings.pool_min_size,
@@ -95,10 +99,10 @@ def release_request_connection(_exc=None):
     if conn is None:
         return
     if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
-        try:
-            conn.rollback()  # nothing was written; ending it here keeps the pool from warning
-        except psycopg.Error:
-            pass  # a dead connection: putconn sees it and drops it
+        # Nothing was written; ending it here keeps the pool from warning. A dead
+        # connection fails to roll back: putconn sees it and drops it.
+        with contextlib.suppress(psycopg.Error):
+            conn.rollback()
     current_app.extensions["db_pool"].putconn(conn)
 
 

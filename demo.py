@@ -8,7 +8,7 @@ working credentials every time; timestamps are relative to now, so "this month" 
 
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 DEMO_USER_ID = "0a1d0000-0000-4000-8000-000000000001"  # Ada: owns Acme, member of Globex
 DEMO_API_KEY = "aptr_demo_acme_0123456789abcdefghijklmnopqrstuv"  # Acme's key; demo only
@@ -26,14 +26,35 @@ PROJECTS = [
     ("0b1d0000-0000-4000-8000-000000000003", "Initech Claims", 3, []),
 ]
 DESTINATION_TYPES = ["webhook", "s3", "google_drive", "dropbox", "azure_blob"]
-SOURCES = ["camera", "gallery", "url", "google_drive", "google_photos", "dropbox",
-           "onedrive", "box", "instagram"]
+SOURCES = [
+    "camera",
+    "gallery",
+    "url",
+    "google_drive",
+    "google_photos",
+    "dropbox",
+    "onedrive",
+    "box",
+    "instagram",
+]
 TAGS = ["wedding", "insurance", "event", "kyc", "real-estate", "team"]
-MIME_TYPES = [("jpg", "image/jpeg"), ("png", "image/png"), ("heic", "image/heic"),
-              ("webp", "image/webp")]
+MIME_TYPES = [
+    ("jpg", "image/jpeg"),
+    ("png", "image/png"),
+    ("heic", "image/heic"),
+    ("webp", "image/webp"),
+]
 # Delivery result mixes that, between them, produce every upload status.
-DELIVERY_MIXES = [["sent"], ["sent", "sent"], ["failed"], ["sent", "failed"],
-                  ["pending"], ["sent", "pending"], ["failed", "pending"], []]
+DELIVERY_MIXES = [
+    ["sent"],
+    ["sent", "sent"],
+    ["failed"],
+    ["sent", "failed"],
+    ["pending"],
+    ["sent", "pending"],
+    ["failed", "pending"],
+    [],
+]
 
 
 def _iso(moment):
@@ -48,17 +69,36 @@ def _api_keys(now):
     acme, globex, initech = (p[0] for p in PROJECTS)
     month = timedelta(days=30)
     return [
-        {"id": "0c1d0000-0000-4000-8000-000000000001", "projectId": acme, "key": DEMO_API_KEY,
-         "name": "demo", "createdAt": _iso(now - 3 * month)},
-        {"id": "0c1d0000-0000-4000-8000-000000000002", "projectId": acme,
-         "key": "aptr_demo_revoked_key_not_usable_0000000000", "name": "old ci",
-         "createdAt": _iso(now - 5 * month), "revokedAt": _iso(now - month)},
-        {"id": "0c1d0000-0000-4000-8000-000000000003", "projectId": globex,
-         "key": "aptr_demo_expired_key_not_usable_0000000000", "name": "trial",
-         "createdAt": _iso(now - 4 * month), "expiresAt": _iso(now - 2 * month)},
-        {"id": "0c1d0000-0000-4000-8000-000000000004", "projectId": initech,
-         "key": "aptr_demo_initech_key_0000000000000000000000", "name": "claims app",
-         "createdAt": _iso(now - 2 * month)},
+        {
+            "id": "0c1d0000-0000-4000-8000-000000000001",
+            "projectId": acme,
+            "key": DEMO_API_KEY,
+            "name": "demo",
+            "createdAt": _iso(now - 3 * month),
+        },
+        {
+            "id": "0c1d0000-0000-4000-8000-000000000002",
+            "projectId": acme,
+            "key": "aptr_demo_revoked_key_not_usable_0000000000",
+            "name": "old ci",
+            "createdAt": _iso(now - 5 * month),
+            "revokedAt": _iso(now - month),
+        },
+        {
+            "id": "0c1d0000-0000-4000-8000-000000000003",
+            "projectId": globex,
+            "key": "aptr_demo_expired_key_not_usable_0000000000",
+            "name": "trial",
+            "createdAt": _iso(now - 4 * month),
+            "expiresAt": _iso(now - 2 * month),
+        },
+        {
+            "id": "0c1d0000-0000-4000-8000-000000000004",
+            "projectId": initech,
+            "key": "aptr_demo_initech_key_0000000000000000000000",
+            "name": "claims app",
+            "createdAt": _iso(now - 2 * month),
+        },
     ]
 
 
@@ -69,11 +109,20 @@ def _session(rng, project_id, created, now):
     if expires <= now and stored in ("pending", "active") and rng.random() < 0.5:
         stored = "expired"  # some expiries recorded, others only derived
     tags = rng.choice([None, [], rng.sample(TAGS, rng.randint(1, 2))])
-    destinations = [{"id": _uuid(rng), "type": kind}
-                    for kind in rng.sample(DESTINATION_TYPES, rng.randint(0, 3))]
-    return {"id": _uuid(rng), "projectId": project_id, "createdAt": _iso(created),
-            "expiresAt": _iso(expires), "status": stored, "tags": tags,
-            "longPollingEnabled": rng.random() < 0.3, "destinations": destinations}
+    destinations = [
+        {"id": _uuid(rng), "type": kind}
+        for kind in rng.sample(DESTINATION_TYPES, rng.randint(0, 3))
+    ]
+    return {
+        "id": _uuid(rng),
+        "projectId": project_id,
+        "createdAt": _iso(created),
+        "expiresAt": _iso(expires),
+        "status": stored,
+        "tags": tags,
+        "longPollingEnabled": rng.random() < 0.3,
+        "destinations": destinations,
+    }
 
 
 def _uploads(rng, session, now):
@@ -86,35 +135,58 @@ def _uploads(rng, session, now):
         extension, mime = rng.choice(MIME_TYPES)
         destinations = session["destinations"]
         mix = rng.choice(DELIVERY_MIXES)
-        deliveries = [{"destinationId": d["id"], "status": mix[i % len(mix)]}
-                      for i, d in enumerate(destinations)] if mix else []
-        uploads.append({
-            "id": _uuid(rng), "sessionId": session["id"],
-            "filename": f"IMG_{rng.randint(1000, 9999)}.{extension}",
-            "sizeBytes": rng.randint(20_000, 12_000_000), "mimeType": mime,
-            "source": rng.choice(SOURCES), "isEncrypted": rng.random() < 0.15,
-            "createdAt": _iso(moment), "deliveries": deliveries})
+        deliveries = (
+            [
+                {"destinationId": d["id"], "status": mix[i % len(mix)]}
+                for i, d in enumerate(destinations)
+            ]
+            if mix
+            else []
+        )
+        uploads.append(
+            {
+                "id": _uuid(rng),
+                "sessionId": session["id"],
+                "filename": f"IMG_{rng.randint(1000, 9999)}.{extension}",
+                "sizeBytes": rng.randint(20_000, 12_000_000),
+                "mimeType": mime,
+                "source": rng.choice(SOURCES),
+                "isEncrypted": rng.random() < 0.15,
+                "createdAt": _iso(moment),
+                "deliveries": deliveries,
+            }
+        )
     return uploads
 
 
 def demo_document(now=None, seed=2026):
     """The demo world as a fixture document."""
     rng = random.Random(seed)
-    now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
     sessions = []
     for project_id, _, _, _ in PROJECTS:
         for _ in range(rng.randint(8, 14)):
-            sessions.append(_session(rng, project_id, now - timedelta(
-                days=rng.uniform(0, 170), minutes=1), now))
+            sessions.append(
+                _session(rng, project_id, now - timedelta(days=rng.uniform(0, 170), minutes=1), now)
+            )
         # A few sessions from the last hours, so "this month" is never empty.
         sessions.append(_session(rng, project_id, now - timedelta(minutes=rng.randint(1, 30)), now))
     return {
         "users": [{"id": i, "email": e, "name": n} for i, e, n in USERS],
-        "projects": [{"id": pid, "name": name, "ownerId": USERS[owner][0],
-                      "createdAt": _iso(now - timedelta(days=200))}
-                     for pid, name, owner, _ in PROJECTS],
-        "members": [{"projectId": pid, "userId": USERS[user][0], "role": role}
-                    for pid, _, _, members in PROJECTS for user, role in members],
+        "projects": [
+            {
+                "id": pid,
+                "name": name,
+                "ownerId": USERS[owner][0],
+                "createdAt": _iso(now - timedelta(days=200)),
+            }
+            for pid, name, owner, _ in PROJECTS
+        ],
+        "members": [
+            {"projectId": pid, "userId": USERS[user][0], "role": role}
+            for pid, _, _, members in PROJECTS
+            for user, role in members
+        ],
         "apiKeys": _api_keys(now),
         "sessions": sessions,
         "uploads": [u for s in sessions for u in _uploads(rng, s, now)],

@@ -43,10 +43,13 @@ def main():
         os.environ["DATABASE_URL"] = embedded_postgres.start(embedded_postgres.DEV_DATA_DIR)
     prepare_database(os.environ["DATABASE_URL"])
     base = f"http://{BIND}/api/v1"
-    print("\nApertur Project Data API on demo data. Try:\n"
-          f"  curl -s {base}/stats -H 'Authorization: Bearer {demo_token()}'\n"
-          f"  curl -s '{base}/uploads/recent?limit=5' -H 'Authorization: Bearer {demo.DEMO_API_KEY}'\n",
-          flush=True)
+    print(
+        "\nApertur Project Data API on demo data. Try:\n"
+        f"  curl -s {base}/stats -H 'Authorization: Bearer {demo_token()}'\n"
+        f"  curl -s '{base}/uploads/recent?limit=5' "
+        f"-H 'Authorization: Bearer {demo.DEMO_API_KEY}'\n",
+        flush=True,
+    )
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen([str(gunicorn), "--bind", BIND, "--workers", "2", "wsgi:app"])
     try:

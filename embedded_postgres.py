@@ -40,8 +40,7 @@ def start(data_dir):
             server.ensure_postgres_running()  # the handle is cached per process; it may be stopped
             return server.get_uri()
         except Exception as exc:  # pgserver's own failure modes are many; fall back
-            print(f"pgserver could not start ({exc}); trying PostgreSQL on PATH",
-                  file=sys.stderr)
+            print(f"pgserver could not start ({exc}); trying PostgreSQL on PATH", file=sys.stderr)
     return _start_from_path(data_dir)
 
 
@@ -56,6 +55,7 @@ def pg_binary(name):
     """Path of a PostgreSQL program: pgserver's own, else PATH, else Debian's; or None."""
     try:
         import pgserver
+
         candidate = Path(pgserver.__file__).parent / "pginstall" / "bin" / name
         if candidate.exists():
             return str(candidate)
@@ -75,7 +75,9 @@ def server_owner():
     for name in ("pgserver", "postgres", "nobody"):
         if subprocess.run(["id", "-u", name], capture_output=True).returncode == 0:
             return name
-    raise EmbeddedPostgresError("running as root and no unprivileged user (postgres, nobody) exists")
+    raise EmbeddedPostgresError(
+        "running as root and no unprivileged user (postgres, nobody) exists"
+    )
 
 
 def run_as_owner(command):
@@ -93,16 +95,38 @@ def _start_from_path(data_dir):
             "No PostgreSQL available: DATABASE_URL is unset, the pgserver wheel is not "
             f"installed (it exists for CPython <= 3.12; this is {sys.version.split()[0]}), and "
             "initdb/pg_ctl are not on PATH. Install PostgreSQL (apt-get install postgresql) "
-            "or set DATABASE_URL.")
+            "or set DATABASE_URL."
+        )
     owner = server_owner()
     data_dir.mkdir(parents=True, exist_ok=True)
     if owner:
         shutil.chown(data_dir, owner)
     if not (data_dir / "PG_VERSION").exists():
-        run_as_owner([initdb, "-D", str(data_dir), "-U", "postgres",
-                                 "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
+        run_as_owner(
+            [
+                initdb,
+                "-D",
+                str(data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
+        )
     if not (data_dir / "postmaster.pid").exists():
-        run_as_owner([
-            pg_ctl, "-D", str(data_dir), "-w", "-l", str(data_dir / "server.log"),
-            "-o", f"-c listen_addresses='' -c unix_socket_directories='{data_dir}'", "start"])
+        run_as_owner(
+            [
+                pg_ctl,
+                "-D",
+                str(data_dir),
+                "-w",
+                "-l",
+                str(data_dir / "server.log"),
+                "-o",
+                f"-c listen_addresses='' -c unix_socket_directories='{data_dir}'",
+                "start",
+            ]
+        )
     return f"postgresql://postgres:@/postgres?host={data_dir}"

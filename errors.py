@@ -1,6 +1,7 @@
 """The one JSON error envelope: every failure, ours or the framework's, leaves through here."""
 
 import logging
+from typing import ClassVar
 
 import psycopg
 from flask import jsonify
@@ -31,7 +32,7 @@ class ApiError(Exception):
 
     status = 500
     code = "internal_error"
-    headers = {}
+    headers: ClassVar[dict] = {}
 
     def __init__(self, message):
         super().__init__(message)
@@ -63,7 +64,7 @@ class Unauthorized(ApiError):
 
     status = 401
     code = "unauthorized"
-    headers = {"WWW-Authenticate": 'Bearer realm="apertur"'}
+    headers: ClassVar[dict] = {"WWW-Authenticate": 'Bearer realm="apertur"'}
 
     def __init__(self, message, reason="invalid_token"):
         super().__init__(message)

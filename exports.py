@@ -22,7 +22,7 @@ BATCH_ROWS = 100  # the list queries answer at most 101 rows a statement
 
 
 def requested_format(format_param):
-    """"csv" or "ndjson" when the request asks for an export (?format wins over Accept)."""
+    """ "csv" or "ndjson" when the request asks for an export (?format wins over Accept)."""
     chosen = format_param or _ACCEPTABLE.get(request.accept_mimetypes.best_match(_ACCEPTABLE))
     return chosen if chosen in MEDIA_TYPES else None
 
@@ -33,8 +33,9 @@ def stream(resource, rows, list_rows, row_schema, filters, export_format):
     schema = row_schema(many=True)
     writer = WRITERS[export_format](schema)
     body = _batches(rows, list_rows, filters, schema, writer)
-    response = current_app.response_class(stream_with_context(body),
-                                          content_type=MEDIA_TYPES[export_format])
+    response = current_app.response_class(
+        stream_with_context(body), content_type=MEDIA_TYPES[export_format]
+    )
     response.headers["Content-Disposition"] = f'attachment; filename="{resource}.{export_format}"'
     return response
 
@@ -48,8 +49,13 @@ def _batches(rows, list_rows, filters, schema, writer):
             return
         keep_alive()  # a long export is progress, not a stuck worker (gunicorn.conf.py)
         last = rows[-1]
-        rows = read_in_confirmed_scope(list_rows, limit=BATCH_ROWS, with_total=False,
-                                       after=(last["created_at"], last["id"]), **filters)
+        rows = read_in_confirmed_scope(
+            list_rows,
+            limit=BATCH_ROWS,
+            with_total=False,
+            after=(last["created_at"], last["id"]),
+            **filters,
+        )
 
 
 class NdjsonWriter:
@@ -91,8 +97,9 @@ def _cell(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ";".join(f"{item['type']}:{item['count']}" if isinstance(item, dict) else item
-                        for item in value)
+        return ";".join(
+            f"{item['type']}:{item['count']}" if isinstance(item, dict) else item for item in value
+        )
     return value
 
 

@@ -32,21 +32,34 @@ max_requests = 10000
 max_requests_jitter = 1000
 preload_app = False
 
-_CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long",
-          417: "expectation_failed", 431: "request_header_fields_too_large",
-          500: "internal_error", 501: "not_implemented"}
+_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    414: "uri_too_long",
+    417: "expectation_failed",
+    431: "request_header_fields_too_large",
+    500: "internal_error",
+    501: "not_implemented",
+}
 
 
 def write_json_error(sock, status_int, reason, mesg):
     """gunicorn's write_error, answering with {"error", "message", "requestId"} instead of
     HTML (the request never reached the app, so the id is always a new one)."""
     request_id = uuid.uuid4().hex
-    body = json.dumps({"error": _CODES.get(status_int, "bad_request"),
-                       "message": f"{reason}.", "requestId": request_id}).encode()
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
-            "Content-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
-            f"X-Request-Id: {request_id}\r\n"
-            f"Cache-Control: no-store\r\nContent-Length: {len(body)}\r\n\r\n")
+    body = json.dumps(
+        {
+            "error": _CODES.get(status_int, "bad_request"),
+            "message": f"{reason}.",
+            "requestId": request_id,
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        "Content-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
+        f"X-Request-Id: {request_id}\r\n"
+        f"Cache-Control: no-store\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 

@@ -29,9 +29,14 @@ def configure_logging():
     logger = logging.getLogger("apertur")
     if not any(isinstance(handler.formatter, JsonFormatter) for handler in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter(
-            "{levelname}{name}{message}", style="{", timestamp="time",
-            rename_fields={"levelname": "level", "name": "logger"}))
+        handler.setFormatter(
+            JsonFormatter(
+                "{levelname}{name}{message}",
+                style="{",
+                timestamp="time",
+                rename_fields={"levelname": "level", "name": "logger"},
+            )
+        )
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
 
@@ -62,15 +67,18 @@ def finish_request(response):
     response.headers["Server-Timing"] = f"db;dur={db_ms:.1f}, app;dur={total_ms - db_ms:.1f}"
     if request.path not in QUIET_PATHS:
         caller = g.get("caller")
-        access_log.info("request", extra={
-            "requestId": response.headers[REQUEST_ID_HEADER],
-            "method": request.method,
-            "route": request.url_rule.rule if request.url_rule else None,
-            "status": response.status_code,
-            "durationMs": round(total_ms, 2),
-            "dbMs": round(db_ms, 2),
-            "callerKind": caller.kind if caller else None,
-            "callerId": g.get("caller_id"),
-            "clientAddress": request.remote_addr,
-        })
+        access_log.info(
+            "request",
+            extra={
+                "requestId": response.headers[REQUEST_ID_HEADER],
+                "method": request.method,
+                "route": request.url_rule.rule if request.url_rule else None,
+                "status": response.status_code,
+                "durationMs": round(total_ms, 2),
+                "dbMs": round(db_ms, 2),
+                "callerKind": caller.kind if caller else None,
+                "callerId": g.get("caller_id"),
+                "clientAddress": request.remote_addr,
+            },
+        )
     return response

@@ -11,21 +11,40 @@ import os
 import time
 
 from flask import Blueprint, Response, current_app, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter,
-                               Gauge, Histogram, generate_latest, multiprocess)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from werkzeug.exceptions import NotFound
 
 bp = Blueprint("metrics", __name__)
 
-REQUESTS = Counter("apertur_http_requests_total", "HTTP requests answered.",
-                   ["method", "route", "status"])
-LATENCY = Histogram("apertur_http_request_duration_seconds", "Time to answer a request.",
-                    ["route", "status"],
-                    buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
-POOL = Gauge("apertur_db_pool_connections", "Pooled database connections, by state.",
-             ["state"], multiprocess_mode="livesum")
-DATABASE_ERRORS = Counter("apertur_db_errors_total", "Requests answered 503: database "
-                          "unreachable or a query cancelled.", ["kind"])
+REQUESTS = Counter(
+    "apertur_http_requests_total", "HTTP requests answered.", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "apertur_http_request_duration_seconds",
+    "Time to answer a request.",
+    ["route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+POOL = Gauge(
+    "apertur_db_pool_connections",
+    "Pooled database connections, by state.",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+DATABASE_ERRORS = Counter(
+    "apertur_db_errors_total",
+    "Requests answered 503: database unreachable or a query cancelled.",
+    ["kind"],
+)
 AUTH_FAILURES = Counter("apertur_auth_failures_total", "Requests refused with 401.", ["reason"])
 
 
@@ -35,7 +54,8 @@ def observe(response):
     status = str(response.status_code)
     REQUESTS.labels(request.method, route, status).inc()
     LATENCY.labels(route, status).observe(
-        time.perf_counter() - g.get("started", time.perf_counter()))
+        time.perf_counter() - g.get("started", time.perf_counter())
+    )
     stats = current_app.extensions["db_pool"].get_stats()
     size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
     POOL.labels("open").set(size)

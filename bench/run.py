@@ -21,11 +21,12 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 import threading
-from datetime import datetime, timedelta, timezone
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jwt
 import matplotlib
@@ -46,9 +47,9 @@ import embedded_postgres  # noqa: E402
 from auth import hash_api_key  # noqa: E402
 from processes import free_port, worker_rss_kib  # noqa: E402
 from queries import SQL_DIR, list_bounds, parse_queries  # noqa: E402
-from queries.uploads import list_uploads  # noqa: E402
 from queries.generate import generate_world  # noqa: E402
 from queries.migrations import apply_migrations  # noqa: E402
+from queries.uploads import list_uploads  # noqa: E402
 
 SIZE = int(os.environ.get("SIZE") or (sys.argv[1] if len(sys.argv) > 1 else 1_000_000))
 DATA_DIR = REPO / ".dev" / f"pgbench-{SIZE}"
@@ -79,19 +80,20 @@ class Endpoint(NamedTuple):
 def listed(limit, offset=0, with_total=True, **filters):
     """Fixed parameters of a list query: page mode counts its total; recent lists, cursor
     steps and export batches do not (with_total=False)."""
-    return lambda world, caller: dict(filters, limit=limit, offset=offset,
-                                      with_total=with_total)
+    return lambda world, caller: dict(filters, limit=limit, offset=offset, with_total=with_total)
 
 
 def windowed(span):
     """A page of 20 uploads in the world's last full `span` ("day" or "week")."""
-    return lambda world, caller: dict(limit=20, offset=0, with_total=True,
-                                      created_from=world[span][0], created_to=world[span][1])
+    return lambda world, caller: dict(
+        limit=20, offset=0, with_total=True, created_from=world[span][0], created_to=world[span][1]
+    )
 
 
 def window_path(span):
-    return lambda world, caller: (f"/api/v1/uploads?from={iso_z(world[span][0])}"
-                                  f"&to={iso_z(world[span][1])}")
+    return lambda world, caller: (
+        f"/api/v1/uploads?from={iso_z(world[span][0])}&to={iso_z(world[span][1])}"
+    )
 
 
 UPLOADS, SESSIONS = ("uploads.sql", "list_uploads"), ("sessions.sql", "list_sessions")
@@ -108,24 +110,37 @@ ENDPOINTS = [
     # Issue 6: filters, cursor walks, single resources, the key's own description.
     Endpoint("/api/v1/uploads?status=failed", UPLOADS, listed(20, statuses=["failed"])),
     Endpoint("/api/v1/uploads?status=delivered", UPLOADS, listed(20, statuses=["delivered"])),
-    Endpoint("/api/v1/uploads?from=…&to=… (1 day)", UPLOADS, windowed("day"),
-             window_path("day")),
-    Endpoint("/api/v1/uploads?from=…&to=… (7 days)", UPLOADS, windowed("week"),
-             window_path("week")),
+    Endpoint("/api/v1/uploads?from=…&to=… (1 day)", UPLOADS, windowed("day"), window_path("day")),
+    Endpoint(
+        "/api/v1/uploads?from=…&to=… (7 days)", UPLOADS, windowed("week"), window_path("week")
+    ),
     Endpoint("/api/v1/sessions?status=expired", SESSIONS, listed(20, statuses=["expired"])),
     # A cursor step reads one row more than its page, to tell whether the walk goes on.
     Endpoint("/api/v1/uploads?cursor=&pageSize=100", UPLOADS, listed(101, with_total=False)),
-    Endpoint(f"/api/v1/uploads?cursor=…&pageSize=100 (after {CURSOR_DEPTH:,} rows)", UPLOADS,
-             lambda world, caller: dict(limit=101, offset=0, with_total=False,
-                                        after=world["cursor"][caller]["after"]),
-             lambda world, caller: ("/api/v1/uploads?pageSize=100&cursor="
-                                    + world["cursor"][caller]["token"])),
-    Endpoint("/api/v1/uploads/{id}", UPLOADS,
-             lambda world, caller: dict(limit=1, offset=0, with_total=False,
-                                        upload_id=world["cursor"][caller]["next_id"]),
-             lambda world, caller: f"/api/v1/uploads/{world['cursor'][caller]['next_id']}"),
-    Endpoint("/api/v1/keys/current", ("callers.sql", "describe_api_key"),
-             lambda world, caller: {}, callers=("API key",)),
+    Endpoint(
+        f"/api/v1/uploads?cursor=…&pageSize=100 (after {CURSOR_DEPTH:,} rows)",
+        UPLOADS,
+        lambda world, caller: dict(
+            limit=101, offset=0, with_total=False, after=world["cursor"][caller]["after"]
+        ),
+        lambda world, caller: (
+            "/api/v1/uploads?pageSize=100&cursor=" + world["cursor"][caller]["token"]
+        ),
+    ),
+    Endpoint(
+        "/api/v1/uploads/{id}",
+        UPLOADS,
+        lambda world, caller: dict(
+            limit=1, offset=0, with_total=False, upload_id=world["cursor"][caller]["next_id"]
+        ),
+        lambda world, caller: f"/api/v1/uploads/{world['cursor'][caller]['next_id']}",
+    ),
+    Endpoint(
+        "/api/v1/keys/current",
+        ("callers.sql", "describe_api_key"),
+        lambda world, caller: {},
+        callers=("API key",),
+    ),
 ]
 # BENCH_ONLY=<regex> measures only the endpoints whose label it finds, without exports, to
 # try a change quickly: it prints its table and keeps the full run's result files.
@@ -137,14 +152,21 @@ FLOOR = "(framework floor)"
 
 # The issue's targets: medians with one client, set for 10M uploads (checked at any size).
 TARGET_P50_MS = {
-    "/api/v1/stats": 1.5, "/api/v1/sessions/recent": 1.5, "/api/v1/uploads/recent": 1.5,
-    "/api/v1/sessions": 2.5, "/api/v1/uploads": 2.5,
-    "/api/v1/sessions?pageSize=100": 6, "/api/v1/uploads?pageSize=100": 6,
-    "/api/v1/sessions?page=100&pageSize=100": 25, "/api/v1/uploads?page=100&pageSize=100": 25,
+    "/api/v1/stats": 1.5,
+    "/api/v1/sessions/recent": 1.5,
+    "/api/v1/uploads/recent": 1.5,
+    "/api/v1/sessions": 2.5,
+    "/api/v1/uploads": 2.5,
+    "/api/v1/sessions?pageSize=100": 6,
+    "/api/v1/uploads?pageSize=100": 6,
+    "/api/v1/sessions?page=100&pageSize=100": 25,
+    "/api/v1/uploads?page=100&pageSize=100": 25,
     # Issue 6: a status filter and a date window, each p50 <= 20 ms.
-    "/api/v1/uploads?status=failed": 20, "/api/v1/uploads?status=delivered": 20,
+    "/api/v1/uploads?status=failed": 20,
+    "/api/v1/uploads?status=delivered": 20,
     "/api/v1/sessions?status=expired": 20,
-    "/api/v1/uploads?from=…&to=… (1 day)": 20, "/api/v1/uploads?from=…&to=… (7 days)": 20,
+    "/api/v1/uploads?from=…&to=… (1 day)": 20,
+    "/api/v1/uploads?from=…&to=… (7 days)": 20,
 }
 TARGET_EXPORT_RSS_RISE_MB = 50  # issue 6: a streamed export holds one batch at a time
 TARGET_SHARE_OF_FLOOR = {"/api/v1/uploads/recent": 0.35, "/api/v1/stats": 0.50}  # wrk req/s
@@ -153,6 +175,7 @@ SCALING_SIZE, TARGET_SCALING = 100_000, 1.3  # p50 at most 1.3x its p50 at 100k 
 
 
 # ---------------------------------------------------------------- database
+
 
 def prepare_database():
     """Start this size's PostgreSQL, generate the world once, migrate; return (url, callers).
@@ -180,16 +203,19 @@ def prepare_database():
 
 # The bench server is tuned as a production one would be for this machine (defaults
 # assume 128 MB of shared buffers and spinning disks); see docs/scaling.md.
-SERVER_SETTINGS = {"shared_buffers": "4GB", "effective_cache_size": "12GB",
-                   "random_page_cost": "1.1", "work_mem": "16MB"}
+SERVER_SETTINGS = {
+    "shared_buffers": "4GB",
+    "effective_cache_size": "12GB",
+    "random_page_cost": "1.1",
+    "work_mem": "16MB",
+}
 
 
 def tune_server(url):
     """Apply SERVER_SETTINGS (ALTER SYSTEM), restarting the server when one needs it."""
     with database.connect(url, autocommit=True) as conn:
         current = {name: conn.execute(f"SHOW {name}").fetchone()[name] for name in SERVER_SETTINGS}
-        changed = {name: value for name, value in SERVER_SETTINGS.items()
-                   if current[name] != value}
+        changed = {name: value for name, value in SERVER_SETTINGS.items() if current[name] != value}
         for name, value in changed.items():
             conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
     if not changed:
@@ -206,16 +232,21 @@ def generate(conn):
     row = generate_world(conn, uploads=SIZE, seed=1)
     seconds = time.monotonic() - started
     print(f"generated in {seconds:.0f} s", flush=True)
-    return {"heavy_user_id": str(row["heavy_user_id"]),
-            "light_user_id": str(row["light_user_id"]), "api_key": row["api_key"],
-            "generated_seconds": round(seconds)}
+    return {
+        "heavy_user_id": str(row["heavy_user_id"]),
+        "light_user_id": str(row["light_user_id"]),
+        "api_key": row["api_key"],
+        "generated_seconds": round(seconds),
+    }
 
 
 def caller_scopes(callers):
     """The scope arguments of each caller, as auth.Caller.scope passes them to the SQL."""
-    return {"heavy JWT": {"user_id": callers["heavy_user_id"], "key_hash": None},
-            "light JWT": {"user_id": callers["light_user_id"], "key_hash": None},
-            "API key": {"user_id": None, "key_hash": hash_api_key(callers["api_key"])}}
+    return {
+        "heavy JWT": {"user_id": callers["heavy_user_id"], "key_hash": None},
+        "light JWT": {"user_id": callers["light_user_id"], "key_hash": None},
+        "API key": {"user_id": None, "key_hash": hash_api_key(callers["api_key"])},
+    }
 
 
 def data_params(query, endpoint, world, caller, scope):
@@ -224,14 +255,17 @@ def data_params(query, endpoint, world, caller, scope):
     and NULL for every other parameter the statement declares."""
     given = dict(endpoint.params(world, caller))
     if "created_to" in given or "after" in given:
-        given["before_at"], given["before_id"] = list_bounds(given.pop("created_to", None),
-                                                             given.pop("after", None))
+        given["before_at"], given["before_id"] = list_bounds(
+            given.pop("created_to", None), given.pop("after", None)
+        )
     unknown = set(given) - query.params
     required = {"limit", "offset", "with_total"} & query.params
     if unknown or required - set(given):
-        raise SystemExit(f"{endpoint.label}: {query.name} does not take {sorted(unknown)} "
-                         f"or misses {sorted(required - set(given))}")
-    params = {name: None for name in query.params}
+        raise SystemExit(
+            f"{endpoint.label}: {query.name} does not take {sorted(unknown)} "
+            f"or misses {sorted(required - set(given))}"
+        )
+    params = dict.fromkeys(query.params)
     params.update({name: value for name, value in scope.items() if name in query.params})
     params.update(given)
     return params
@@ -247,12 +281,15 @@ def endpoint_statements(cursor, queries, endpoint, world, caller, scope):
         check = ("find_api_key", {"key_hash": scope["key_hash"]})
     query = queries[filename][name]
     params = data_params(query, endpoint, world, caller, scope)
-    return [pgbench_safe(cursor.mogrify(queries["callers.sql"][check[0]].sql, check[1])),
-            pgbench_safe(cursor.mogrify(query.sql, params))]
+    return [
+        pgbench_safe(cursor.mogrify(queries["callers.sql"][check[0]].sql, check[1])),
+        pgbench_safe(cursor.mogrify(query.sql, params)),
+    ]
 
 
 _TIMESTAMP_LITERAL = re.compile(
-    r"'(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d(?:\.\d+)?)\+00(?::00)?'::timestamptz")
+    r"'(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d(?:\.\d+)?)\+00(?::00)?'::timestamptz"
+)
 
 
 def pgbench_safe(statement):
@@ -261,7 +298,10 @@ def pgbench_safe(statement):
     as make_timestamptz(…, 'UTC'), the same instant to the microsecond."""
     statement = _TIMESTAMP_LITERAL.sub(
         lambda m: "make_timestamptz({}, {}, {}, {}, {}, {}, 'UTC')".format(
-            *(int(part) for part in m.groups()[:5]), m.group(6)), statement)
+            *(int(part) for part in m.groups()[:5]), m.group(6)
+        ),
+        statement,
+    )
     if re.search(r"(?<!:):(?=\w)", statement):
         raise SystemExit("a literal with a colon would reach pgbench: " + statement[:200])
     return statement
@@ -277,9 +317,23 @@ def db_floor(url, statements):
         script.write("".join(statement + ";\n" for statement in statements))
     try:
         output = subprocess.run(
-            [embedded_postgres.pg_binary("pgbench"), "-n", "-M", "prepared", "-f", script.name,
-             "-T", str(PGBENCH_SECONDS), "-c", "1", url],
-            capture_output=True, text=True, check=True).stdout
+            [
+                embedded_postgres.pg_binary("pgbench"),
+                "-n",
+                "-M",
+                "prepared",
+                "-f",
+                script.name,
+                "-T",
+                str(PGBENCH_SECONDS),
+                "-c",
+                "1",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     finally:
         os.unlink(script.name)
     latency = float(re.search(r"latency average = ([\d.]+) ms", output).group(1))
@@ -292,12 +346,14 @@ def explain_all(conn, rendered):
     parts = []
     for (path, caller), (_, statement) in rendered.items():
         plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement).fetchall()
-        parts.append(f"=== {path} ({caller})\n"
-                     + "\n".join(row["QUERY PLAN"] for row in plan) + "\n")
+        parts.append(
+            f"=== {path} ({caller})\n" + "\n".join(row["QUERY PLAN"] for row in plan) + "\n"
+        )
     return "\n".join(parts)
 
 
 # ---------------------------------------------------------------- servers
+
 
 def start_gunicorn(app_spec, env):
     """Start gunicorn on app_spec with the production config (gunicorn.conf.py, read from
@@ -306,9 +362,19 @@ def start_gunicorn(app_spec, env):
     log = DATA_DIR / f"gunicorn-{app_spec.replace(':', '-')}.log"  # a JSON line per request
     with open(log, "wb") as out:
         server = subprocess.Popen(
-            [str(Path(sys.executable).with_name("gunicorn")), app_spec,
-             "--bind", f"127.0.0.1:{port}", "--log-level", "warning"], cwd=REPO, env=env,
-            stdout=out, stderr=subprocess.STDOUT)
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                app_spec,
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -336,6 +402,7 @@ def mint_token(user_id):
 
 
 # ---------------------------------------------------------------- load
+
 
 def get(port, path, credential):
     """One GET on a fresh connection; return its status."""
@@ -371,8 +438,7 @@ def one_client(port, path, credential):
             break
     timings = []
     deadline = time.monotonic() + SEQUENTIAL_BUDGET_S
-    while len(timings) < SEQUENTIAL_REQUESTS and (len(timings) < 20
-                                                   or time.monotonic() < deadline):
+    while len(timings) < SEQUENTIAL_REQUESTS and (len(timings) < 20 or time.monotonic() < deadline):
         started = time.perf_counter()
         get(port, path, credential)
         timings.append((time.perf_counter() - started) * 1000)
@@ -391,8 +457,12 @@ def _wrk_ms(text):
 def run_wrk(port, path, credential):
     """wrk -t2 -c16 -d5s on one path; return {rps, p50_ms, p99_ms, errors}."""
     headers = ["-H", f"Authorization: Bearer {credential}"] if credential else []
-    output = subprocess.run(["wrk", *WRK_ARGS, *headers, f"http://127.0.0.1:{port}{path}"],
-                            capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        ["wrk", *WRK_ARGS, *headers, f"http://127.0.0.1:{port}{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)", output)
     return {
@@ -412,15 +482,23 @@ def measure(port, path, credential):
 
 # ---------------------------------------------------------------- reporting
 
+
 def machine_note():
     """CPU model, core count, memory and OS in one line."""
-    model = next((line.split(":", 1)[1].strip()
-                  for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or "unknown CPU")
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
+    )
     mem_kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    return (f"{model}, {os.cpu_count()} CPUs, {mem_kib / 1048576:.0f} GiB RAM, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
-            "wrk, gunicorn and PostgreSQL share the machine")
+    return (
+        f"{model}, {os.cpu_count()} CPUs, {mem_kib / 1048576:.0f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
+        "wrk, gunicorn and PostgreSQL share the machine"
+    )
 
 
 def table_rows(results):
@@ -430,15 +508,33 @@ def table_rows(results):
     for entry in results["rows"] + [dict(results["floor"], path=FLOOR, caller="-")]:
         wrk = entry["wrk"]
         db = entry.get("db_floor_ms")
-        rows.append([entry["path"], entry["caller"], f"{entry['seq_p50_ms']:.1f}",
-                     f"{entry['seq_p99_ms']:.1f}", f"{wrk['rps']:.0f}", f"{wrk['p50_ms']:.1f}",
-                     f"{wrk['p99_ms']:.1f}", f"{100 * wrk['rps'] / floor_rps:.0f} %",
-                     "-" if db is None else f"{db:.2f}"])
+        rows.append(
+            [
+                entry["path"],
+                entry["caller"],
+                f"{entry['seq_p50_ms']:.1f}",
+                f"{entry['seq_p99_ms']:.1f}",
+                f"{wrk['rps']:.0f}",
+                f"{wrk['p50_ms']:.1f}",
+                f"{wrk['p99_ms']:.1f}",
+                f"{100 * wrk['rps'] / floor_rps:.0f} %",
+                "-" if db is None else f"{db:.2f}",
+            ]
+        )
     return rows
 
 
-HEADERS = ["endpoint", "caller", "1-client p50 ms", "p99 ms", "16-conn req/s", "p50 ms",
-           "p99 ms", "% of floor req/s", "DB floor ms"]
+HEADERS = [
+    "endpoint",
+    "caller",
+    "1-client p50 ms",
+    "p99 ms",
+    "16-conn req/s",
+    "p50 ms",
+    "p99 ms",
+    "% of floor req/s",
+    "DB floor ms",
+]
 
 
 def print_table(results):
@@ -446,8 +542,12 @@ def print_table(results):
     rows = [HEADERS] + table_rows(results)
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
     for row in rows:
-        print("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
-                        for i, (cell, w) in enumerate(zip(row, widths))))
+        print(
+            "  ".join(
+                cell.ljust(w) if i < 2 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
 
 
 def mib_list(rss_kib):
@@ -457,25 +557,43 @@ def mib_list(rss_kib):
 
 def world_note(world):
     """What the issue-6 rows read in this world, in one paragraph."""
-    depths = ", ".join(f"{caller} {facts['depth']:,} (of {facts['total']:,} uploads)"
-                       for caller, facts in world["cursor"].items())
+    depths = ", ".join(
+        f"{caller} {facts['depth']:,} (of {facts['total']:,} uploads)"
+        for caller, facts in world["cursor"].items()
+    )
     export = world["export"]
-    window = (f"`from` = the createdAt of its {EXPORT_ROWS:,}th newest upload, "
-              f"{iso_z(export['created_from'])}" if export["created_from"]
-              else "all of its uploads (it has fewer than the 1M aimed at)")
-    return (f"Issue-6 rows: date windows are the last full UTC day "
-            f"({iso_z(world['day'][0])} .. {iso_z(world['day'][1])}) and the last 7 full days "
-            f"(from {iso_z(world['week'][0])}) before the day of the world's newest upload "
-            f"({iso_z(world['newest_upload'])}; recent days are the densest); `status` rows "
-            f"are page 1 of 20 with their total. The cursor rows walk by 100 "
-            f"(`pageSize=100`); the deep step starts after (caller: rows) {depths}, the same "
-            f"rows as page 100 where the list is that long. `/uploads/{{id}}` reads the upload "
-            f"just after that position (with its deliveries). Exports: the heavy user's "
-            f"uploads, {window}: {export['rows']:,} rows.")
+    window = (
+        f"`from` = the createdAt of its {EXPORT_ROWS:,}th newest upload, "
+        f"{iso_z(export['created_from'])}"
+        if export["created_from"]
+        else "all of its uploads (it has fewer than the 1M aimed at)"
+    )
+    return (
+        f"Issue-6 rows: date windows are the last full UTC day "
+        f"({iso_z(world['day'][0])} .. {iso_z(world['day'][1])}) and the last 7 full days "
+        f"(from {iso_z(world['week'][0])}) before the day of the world's newest upload "
+        f"({iso_z(world['newest_upload'])}; recent days are the densest); `status` rows "
+        f"are page 1 of 20 with their total. The cursor rows walk by 100 "
+        f"(`pageSize=100`); the deep step starts after (caller: rows) {depths}, the same "
+        f"rows as page 100 where the list is that long. `/uploads/{{id}}` reads the upload "
+        f"just after that position (with its deliveries). Exports: the heavy user's "
+        f"uploads, {window}: {export['rows']:,} rows."
+    )
 
 
-EXPORT_HEADERS = ["export", "rows received", "of expected", "seconds", "rows/s", "MB/s",
-                  "first byte ms", "worker RSS before MiB", "max MiB", "after MiB", "rise MiB"]
+EXPORT_HEADERS = [
+    "export",
+    "rows received",
+    "of expected",
+    "seconds",
+    "rows/s",
+    "MB/s",
+    "first byte ms",
+    "worker RSS before MiB",
+    "max MiB",
+    "after MiB",
+    "rise MiB",
+]
 
 
 def export_rows(results):
@@ -483,12 +601,21 @@ def export_rows(results):
     cells = []
     for e in results.get("exports", []):
         after = e["rss_after_kib"]
-        cells.append([e["format"], f"{e['rows']:,}", f"{e['expected_rows']:,}",
-                      f"{e['seconds']:.1f}", f"{e['rows_per_s']:,.0f}",
-                      f"{e['bytes'] / e['seconds'] / 1e6:.1f}", f"{e['first_byte_ms']:.0f}",
-                      f"{e['rss_before_kib'] / 1024:.1f}", f"{e['rss_max_kib'] / 1024:.1f}",
-                      "-" if after is None else f"{after / 1024:.1f}",
-                      f"{(e['rss_max_kib'] - e['rss_before_kib']) / 1024:.1f}"])
+        cells.append(
+            [
+                e["format"],
+                f"{e['rows']:,}",
+                f"{e['expected_rows']:,}",
+                f"{e['seconds']:.1f}",
+                f"{e['rows_per_s']:,.0f}",
+                f"{e['bytes'] / e['seconds'] / 1e6:.1f}",
+                f"{e['first_byte_ms']:.0f}",
+                f"{e['rss_before_kib'] / 1024:.1f}",
+                f"{e['rss_max_kib'] / 1024:.1f}",
+                "-" if after is None else f"{after / 1024:.1f}",
+                f"{(e['rss_max_kib'] - e['rss_before_kib']) / 1024:.1f}",
+            ]
+        )
     return cells
 
 
@@ -500,44 +627,59 @@ def print_exports(results):
     widths = [max(len(row[i]) for row in rows) for i in range(len(EXPORT_HEADERS))]
     print(f"exports (heavy JWT, {results['exports'][0]['path'].split('&', 1)[-1]}):")
     for row in rows:
-        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                        for i, (cell, w) in enumerate(zip(row, widths))))
+        print(
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
 
 
 def markdown_section(results):
     """The Markdown section of bench/results.md for this size."""
     generated = results.get("generated_seconds")
     checks = results["targets"]
-    lines = [f"## {results['size']:,} uploads", "",
-             f"Run {results['date']} on {results['machine']}. "
-             + (f"Database generated in {generated:,} s. " if generated is not None else "")
-             + f"Heavy user: {results['heavy_projects']} projects in scope. gunicorn: the "
-             f"production config, {len(results['rss_kib'])} sync workers; 1 client = "
-             "sequential requests on fresh connections (200 after 20 warm-up, or as many as "
-             "fit in 10 s, at least 20); "
-             "16 conn = `wrk -t2 -c16 -d5s`; DB floor = the endpoint's two statements for that "
-             "caller: caller check + data query (pgbench -M prepared, 1 client, "
-             f"{PGBENCH_SECONDS} s, literals; sent one after the other, no transaction "
-             f"wrapper). Max worker RSS during the run: {mib_list(results['max_rss_kib'])} "
-             f"(at the end: {mib_list(results['rss_kib'])})."
-             + (" 1-minute load average when the HTTP measurements began and ended: "
-                f"{results['load_average'][0]:.1f}, {results['load_average'][1]:.1f} (2 CPUs; "
-                "above ~2, other work shared the machine)." if results.get("load_average")
-                else ""),
-             "", "| " + " | ".join(HEADERS) + " |",
-             "|" + "|".join(["---"] * 2 + ["---:"] * (len(HEADERS) - 2)) + "|"]
+    lines = [
+        f"## {results['size']:,} uploads",
+        "",
+        f"Run {results['date']} on {results['machine']}. "
+        + (f"Database generated in {generated:,} s. " if generated is not None else "")
+        + f"Heavy user: {results['heavy_projects']} projects in scope. gunicorn: the "
+        f"production config, {len(results['rss_kib'])} sync workers; 1 client = "
+        "sequential requests on fresh connections (200 after 20 warm-up, or as many as "
+        "fit in 10 s, at least 20); "
+        "16 conn = `wrk -t2 -c16 -d5s`; DB floor = the endpoint's two statements for that "
+        "caller: caller check + data query (pgbench -M prepared, 1 client, "
+        f"{PGBENCH_SECONDS} s, literals; sent one after the other, no transaction "
+        f"wrapper). Max worker RSS during the run: {mib_list(results['max_rss_kib'])} "
+        f"(at the end: {mib_list(results['rss_kib'])})."
+        + (
+            " 1-minute load average when the HTTP measurements began and ended: "
+            f"{results['load_average'][0]:.1f}, {results['load_average'][1]:.1f} (2 CPUs; "
+            "above ~2, other work shared the machine)."
+            if results.get("load_average")
+            else ""
+        ),
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "|".join(["---"] * 2 + ["---:"] * (len(HEADERS) - 2)) + "|",
+    ]
     for row in table_rows(results):
         endpoint = f"`{row[0]}`" if row[0].startswith("/") else row[0]
         lines.append("| " + " | ".join([endpoint] + row[1:]) + " |")
     if results.get("world"):
         lines += ["", results["world"]]
     if results.get("exports"):
-        lines += ["", "Streamed exports through the same gunicorn (the heavy user, "
-                  "`/api/v1/uploads?format=…` with the `from` above; rows counted as received "
-                  "lines, less CSV's header; RSS of the worker that served it, sampled every "
-                  "50 ms, and 2 s after the end):", "",
-                  "| " + " | ".join(EXPORT_HEADERS) + " |",
-                  "|---|" + "---:|" * (len(EXPORT_HEADERS) - 1)]
+        lines += [
+            "",
+            "Streamed exports through the same gunicorn (the heavy user, "
+            "`/api/v1/uploads?format=…` with the `from` above; rows counted as received "
+            "lines, less CSV's header; RSS of the worker that served it, sampled every "
+            "50 ms, and 2 s after the end):",
+            "",
+            "| " + " | ".join(EXPORT_HEADERS) + " |",
+            "|---|" + "---:|" * (len(EXPORT_HEADERS) - 1),
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in export_rows(results)]
     lines += ["", targets_heading(results["size"], checks) + ".", ""]
     lines += [f"- {verdict(met)}: {text}" for met, text in checks]
@@ -554,17 +696,36 @@ def write_markdown(results):
         if match:
             sections[int(match.group(1).replace(",", ""))] = chunk.rstrip() + "\n"
     sections[results["size"]] = markdown_section(results)
-    header = ("# Benchmarks\n\nGenerated by `make bench SIZE=N` (bench/run.py); "
-              "plans in bench/explain-N.txt, raw numbers in bench/results-N.json, "
-              "1-client p50 against size in bench/latency.png.\n")
+    header = (
+        "# Benchmarks\n\nGenerated by `make bench SIZE=N` (bench/run.py); "
+        "plans in bench/explain-N.txt, raw numbers in bench/results-N.json, "
+        "1-client p50 against size in bench/latency.png.\n"
+    )
     path.write_text(header + "".join("\n" + sections[size] for size in sorted(sections)))
 
 
 # matplotlib's tab10 without its grey, then tab20's lighter shades without its greys: one
 # colour an endpoint; line style is the caller.
-ENDPOINT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-                    "#e377c2", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a",
-                    "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5"]
+ENDPOINT_COLOURS = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#17becf",
+    "#aec7e8",
+    "#ffbb78",
+    "#98df8a",
+    "#ff9896",
+    "#c5b0d5",
+    "#c49c94",
+    "#f7b6d2",
+    "#dbdb8d",
+    "#9edae5",
+]
 CALLER_STYLES = {"heavy JWT": "-", "light JWT": "--", "API key": ":"}
 
 
@@ -573,21 +734,31 @@ def write_png():
 
     Colour is the endpoint, line style the caller; the framework floor is black.
     """
-    runs = sorted((json.loads(p.read_text()) for p in BENCH_DIR.glob("results-*.json")),
-                  key=lambda run: run["size"])
+    runs = sorted(
+        (json.loads(p.read_text()) for p in BENCH_DIR.glob("results-*.json")),
+        key=lambda run: run["size"],
+    )
     series = {}
     for run in runs:
         for row in run["rows"] + [dict(run["floor"], path=FLOOR, caller="-")]:
             series.setdefault((row["path"], row["caller"]), []).append(
-                (run["size"], row["seq_p50_ms"]))
+                (run["size"], row["seq_p50_ms"])
+            )
     paths = [endpoint.label for endpoint in ENDPOINTS]
     paths += sorted({path for path, _ in series} - set(paths) - {FLOOR})  # older runs' paths
-    colours = dict(zip(paths, ENDPOINT_COLOURS), **{FLOOR: "black"})
+    colours = dict(zip(paths, ENDPOINT_COLOURS, strict=False), **{FLOOR: "black"})
     fig, ax = plt.subplots(figsize=(11, 6))
     for (path, caller), points in series.items():
-        sizes, p50s = zip(*points)
-        ax.plot(sizes, p50s, color=colours.get(path, "grey"), marker="o", markersize=3,
-                linestyle=CALLER_STYLES.get(caller, "-"), linewidth=1.5)
+        sizes, p50s = zip(*points, strict=True)
+        ax.plot(
+            sizes,
+            p50s,
+            color=colours.get(path, "grey"),
+            marker="o",
+            markersize=3,
+            linestyle=CALLER_STYLES.get(caller, "-"),
+            linewidth=1.5,
+        )
     # Log on both axes: sizes grow tenfold, and equal ratios (the 1.3x flatness target)
     # should look equal whether an endpoint takes 2 ms or 200.
     ax.set_xscale("log")
@@ -599,18 +770,25 @@ def write_png():
     ax.set_ylabel("1-client p50 latency (ms)")
     ax.set_title("1-client p50 latency against data size")
     ax.grid(True, which="both", color="#eee")
-    handles = [Line2D([], [], color=colours.get(path, "grey"), linewidth=2, label=path)
-               for path in paths if any(key[0] == path for key in series)]
+    handles = [
+        Line2D([], [], color=colours.get(path, "grey"), linewidth=2, label=path)
+        for path in paths
+        if any(key[0] == path for key in series)
+    ]
     handles.append(Line2D([], [], color="black", linewidth=2, label=FLOOR))
-    handles += [Line2D([], [], color="grey", linestyle=style, linewidth=2, label=caller)
-                for caller, style in CALLER_STYLES.items()]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=9,
-              frameon=False)
+    handles += [
+        Line2D([], [], color="grey", linestyle=style, linewidth=2, label=caller)
+        for caller, style in CALLER_STYLES.items()
+    ]
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=9, frameon=False
+    )
     fig.savefig(BENCH_DIR / "latency.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
 # ---------------------------------------------------------------- targets
+
 
 def target_checks(results, baseline):
     """The issue's targets against this run, per endpoint and caller: [(met, text)].
@@ -628,29 +806,51 @@ def target_checks(results, baseline):
             checks.append((p50 <= limit, f"{name}: 1-client p50 {p50:.2f} ms (<= {limit} ms)"))
         if path in TARGET_SHARE_OF_FLOOR:
             share = TARGET_SHARE_OF_FLOOR[path]
-            checks.append((rps >= share * floor_rps,
-                           f"{name}: 16 conn {rps:.0f} req/s, {rps / floor_rps:.0%} of the "
-                           f"floor's {floor_rps:.0f} (>= {share:.0%})"))
+            checks.append(
+                (
+                    rps >= share * floor_rps,
+                    f"{name}: 16 conn {rps:.0f} req/s, {rps / floor_rps:.0%} of the "
+                    f"floor's {floor_rps:.0f} (>= {share:.0%})",
+                )
+            )
         base = (baseline or {}).get((path, row["caller"]))
         if base:
-            checks.append((p50 <= TARGET_SCALING * base,
-                           f"{name}: p50 {p50:.2f} ms, {p50 / base:.2f}x its {base:.2f} ms at "
-                           f"{SCALING_SIZE:,} uploads (<= {TARGET_SCALING}x)"))
+            checks.append(
+                (
+                    p50 <= TARGET_SCALING * base,
+                    f"{name}: p50 {p50:.2f} ms, {p50 / base:.2f}x its {base:.2f} ms at "
+                    f"{SCALING_SIZE:,} uploads (<= {TARGET_SCALING}x)",
+                )
+            )
     for pid, kib in results["max_rss_kib"].items():
         mb = kib * 1024 / 1e6
-        checks.append((mb < TARGET_RSS_MB, f"worker {pid}: max RSS {mb:.0f} MB "
-                       f"(< {TARGET_RSS_MB} MB)"))
+        checks.append(
+            (mb < TARGET_RSS_MB, f"worker {pid}: max RSS {mb:.0f} MB (< {TARGET_RSS_MB} MB)")
+        )
     for e in results.get("exports", []):
         rise = (e["rss_max_kib"] - e["rss_before_kib"]) * 1024 / 1e6
-        checks.append((rise < TARGET_EXPORT_RSS_RISE_MB,
-                       f"export {e['format']} ({e['rows']:,} rows): serving worker's RSS rose "
-                       f"{rise:.1f} MB (< {TARGET_EXPORT_RSS_RISE_MB} MB)"))
-        checks.append((e["complete"] and e["rows"] == e["expected_rows"],
-                       f"export {e['format']}: {e['rows']:,} rows received of "
-                       f"{e['expected_rows']:,} matching"))
+        checks.append(
+            (
+                rise < TARGET_EXPORT_RSS_RISE_MB,
+                f"export {e['format']} ({e['rows']:,} rows): serving worker's RSS rose "
+                f"{rise:.1f} MB (< {TARGET_EXPORT_RSS_RISE_MB} MB)",
+            )
+        )
+        checks.append(
+            (
+                e["complete"] and e["rows"] == e["expected_rows"],
+                f"export {e['format']}: {e['rows']:,} rows received of "
+                f"{e['expected_rows']:,} matching",
+            )
+        )
     if baseline is None:
-        checks.append((None, f"flat scaling: judged only for sizes above {SCALING_SIZE:,}, "
-                       f"against bench/results-{SCALING_SIZE}.json"))
+        checks.append(
+            (
+                None,
+                f"flat scaling: judged only for sizes above {SCALING_SIZE:,}, "
+                f"against bench/results-{SCALING_SIZE}.json",
+            )
+        )
     return checks
 
 
@@ -659,8 +859,10 @@ def scaling_baseline():
     path = BENCH_DIR / f"results-{SCALING_SIZE}.json"
     if SIZE <= SCALING_SIZE or not path.exists():
         return None
-    return {(row["path"], row["caller"]): row["seq_p50_ms"]
-            for row in json.loads(path.read_text())["rows"]}
+    return {
+        (row["path"], row["caller"]): row["seq_p50_ms"]
+        for row in json.loads(path.read_text())["rows"]
+    }
 
 
 def verdict(met):
@@ -671,15 +873,18 @@ def verdict(met):
 def targets_heading(size, checks):
     """One line: how many targets this size met."""
     judged = [met for met, _ in checks if met is not None]
-    return (f"Targets (issue: one client, medians, at 10,000,000 uploads; checked here at "
-            f"{size:,}): {sum(judged)} of {len(judged)} met")
+    return (
+        f"Targets (issue: one client, medians, at 10,000,000 uploads; checked here at "
+        f"{size:,}): {sum(judged)} of {len(judged)} met"
+    )
 
 
 # ---------------------------------------------------------------- main
 
+
 def iso_z(moment):
     """A UTC instant as ISO 8601 with Z, to the microsecond when it has any."""
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def world_facts(conn, scopes):
@@ -696,28 +901,36 @@ def world_facts(conn, scopes):
       newest upload, or none when it has fewer) and the exact number of rows it holds.
     """
     newest = conn.execute("SELECT max(created_at) AS at FROM uploads").fetchone()["at"]
-    end = newest.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    facts = {"newest_upload": newest, "day": (end - DAY, end), "week": (end - 7 * DAY, end),
-             "cursor": {}}
+    end = newest.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    facts = {
+        "newest_upload": newest,
+        "day": (end - DAY, end),
+        "week": (end - 7 * DAY, end),
+        "cursor": {},
+    }
     for caller, scope in scopes.items():
         total = list_uploads(conn, **scope, limit=1).fetchone()["total"]
         depth = max(0, min(CURSOR_DEPTH, (total - 1) // 100 * 100))
         after = None
         if depth:
-            rows = list_uploads(conn, **scope, limit=100, offset=depth - 100,
-                                with_total=False).fetchall()
+            rows = list_uploads(
+                conn, **scope, limit=100, offset=depth - 100, with_total=False
+            ).fetchall()
             after = (rows[-1]["created_at"], rows[-1]["id"])
-        following = list_uploads(conn, **scope, limit=1, after=after,
-                                 with_total=False).fetchone()
-        facts["cursor"][caller] = {"depth": depth, "after": after, "total": total,
-                                   "next_id": following["id"]}
+        following = list_uploads(conn, **scope, limit=1, after=after, with_total=False).fetchone()
+        facts["cursor"][caller] = {
+            "depth": depth,
+            "after": after,
+            "total": total,
+            "next_id": following["id"],
+        }
     heavy = scopes["heavy JWT"]
     created_from = None
     if facts["cursor"]["heavy JWT"]["total"] > EXPORT_ROWS:
-        created_from = list_uploads(conn, **heavy, limit=1, offset=EXPORT_ROWS - 1,
-                                    with_total=False).fetchone()["created_at"]
-    expected = list_uploads(conn, **heavy, limit=1,
-                            created_from=created_from).fetchone()["total"]
+        created_from = list_uploads(
+            conn, **heavy, limit=1, offset=EXPORT_ROWS - 1, with_total=False
+        ).fetchone()["created_at"]
+    expected = list_uploads(conn, **heavy, limit=1, created_from=created_from).fetchone()["total"]
     facts["export"] = {"created_from": created_from, "rows": expected}
     return facts
 
@@ -728,30 +941,40 @@ def database_side(url, scopes):
     Returns ({(label, caller): (ms, tps)}, the number of projects in the heavy user's
     scope, the world facts).
     """
-    queries = {name: parse_queries((SQL_DIR / name).read_text(encoding="utf-8"))
-               for name in ("callers.sql", "stats.sql", "sessions.sql", "uploads.sql")}
+    queries = {
+        name: parse_queries((SQL_DIR / name).read_text(encoding="utf-8"))
+        for name in ("callers.sql", "stats.sql", "sessions.sql", "uploads.sql")
+    }
     with database.connect(url, autocommit=True) as conn:
         started = time.monotonic()
         world = world_facts(conn, scopes)
-        print(f"world facts in {time.monotonic() - started:.1f} s: windows ending "
-              f"{iso_z(world['day'][1])}; cursor depths "
-              f"{ {c: f['depth'] for c, f in world['cursor'].items()} }; export from "
-              f"{world['export']['created_from']} ({world['export']['rows']:,} rows)",
-              flush=True)
+        print(
+            f"world facts in {time.monotonic() - started:.1f} s: windows ending "
+            f"{iso_z(world['day'][1])}; cursor depths "
+            f"{ {c: f['depth'] for c, f in world['cursor'].items()} }; export from "
+            f"{world['export']['created_from']} ({world['export']['rows']:,} rows)",
+            flush=True,
+        )
         cursor = psycopg.ClientCursor(conn)
-        rendered = {(endpoint.label, caller):
-                    endpoint_statements(cursor, queries, endpoint, world, caller, scopes[caller])
-                    for endpoint in ENDPOINTS for caller in endpoint.callers}
+        rendered = {
+            (endpoint.label, caller): endpoint_statements(
+                cursor, queries, endpoint, world, caller, scopes[caller]
+            )
+            for endpoint in ENDPOINTS
+            for caller in endpoint.callers
+        }
         heavy_projects = conn.execute(
             "SELECT count(*) AS n FROM caller_projects(%(user_id)s, %(key_hash)s)",
-            scopes["heavy JWT"]).fetchone()["n"]
+            scopes["heavy JWT"],
+        ).fetchone()["n"]
         explain_file = BENCH_DIR / f"explain-{SIZE}{'-partial' if PARTIAL else ''}.txt"
         explain_file.write_text(
             f"EXPLAIN (ANALYZE, BUFFERS) of each endpoint's data statement per caller (heavy "
             f"user: {heavy_projects} projects), {SIZE:,} uploads, "
-            f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; windows: 1 day "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; windows: 1 day "
             f"{iso_z(world['day'][0])} .. {iso_z(world['day'][1])}, 7 days from "
-            f"{iso_z(world['week'][0])}\n\n" + explain_all(conn, rendered))
+            f"{iso_z(world['week'][0])}\n\n" + explain_all(conn, rendered)
+        )
     floors = {}
     for (label, caller), statements in rendered.items():
         floors[label, caller] = ms, tps = db_floor(url, statements)
@@ -788,14 +1011,18 @@ def walk_cursors(port, credentials, world):
     for caller, facts in world["cursor"].items():
         token = ""
         for _ in range(facts["depth"] // 100):
-            token = get_json(port, f"/api/v1/uploads?pageSize=100&cursor={token}",
-                             credentials[caller])["nextCursor"]
-        data = get_json(port, f"/api/v1/uploads?pageSize=100&cursor={token}",
-                        credentials[caller])["data"]
+            token = get_json(
+                port, f"/api/v1/uploads?pageSize=100&cursor={token}", credentials[caller]
+            )["nextCursor"]
+        data = get_json(port, f"/api/v1/uploads?pageSize=100&cursor={token}", credentials[caller])[
+            "data"
+        ]
         first = data[0]["id"] if data else None
         if first != (str(facts["next_id"]) if facts["next_id"] else None):
-            raise SystemExit(f"{caller}: the cursor walk after {facts['depth']} rows starts at "
-                             f"{first}, the database says {facts['next_id']}")
+            raise SystemExit(
+                f"{caller}: the cursor walk after {facts['depth']} rows starts at "
+                f"{first}, the database says {facts['next_id']}"
+            )
         facts["token"] = token
 
 
@@ -809,17 +1036,20 @@ def http_side(api_pid, port, floor_port, credentials, world):
             result = measure(port, path, credentials[caller])
             rows.append(dict(result, path=endpoint.label, caller=caller))
             sample_rss(api_pid, peaks)
-            print(f"{endpoint.label:<50} {caller:<10} 1-client p50 "
-                  f"{result['seq_p50_ms']:6.1f} ms   wrk {result['wrk']['rps']:6.0f} req/s",
-                  flush=True)
+            print(
+                f"{endpoint.label:<50} {caller:<10} 1-client p50 "
+                f"{result['seq_p50_ms']:6.1f} ms   wrk {result['wrk']['rps']:6.0f} req/s",
+                flush=True,
+            )
     floor = measure(floor_port, "/", None)
     return rows, floor, sample_rss(api_pid, peaks), peaks
 
 
 def export_path(world, export_format):
     created_from = world["export"]["created_from"]
-    return (f"/api/v1/uploads?format={export_format}"
-            + (f"&from={iso_z(created_from)}" if created_from else ""))
+    return f"/api/v1/uploads?format={export_format}" + (
+        f"&from={iso_z(created_from)}" if created_from else ""
+    )
 
 
 def measure_export(api_pid, port, credential, world, export_format, peaks):
@@ -866,15 +1096,28 @@ def measure_export(api_pid, port, credential, world, export_format, peaks):
     for worker, kib in during.items():
         peaks[str(worker)] = max(kib, peaks.get(str(worker), 0))
     rows = lines - (1 if export_format == "csv" else 0)
-    result = {"format": export_format, "path": path, "rows": rows,
-              "expected_rows": world["export"]["rows"], "complete": complete,
-              "bytes": size, "seconds": seconds, "first_byte_ms": first_byte_s * 1000,
-              "rows_per_s": rows / seconds, "worker": pid, "rss_before_kib": before[pid],
-              "rss_max_kib": during[pid], "rss_after_kib": after.get(pid)}
-    print(f"export {export_format}: {rows:,} rows of {result['expected_rows']:,} in "
-          f"{seconds:.1f} s ({result['rows_per_s']:,.0f} rows/s, {size / seconds / 1e6:.1f} "
-          f"MB/s); worker RSS {before[pid] / 1024:.1f} -> max {during[pid] / 1024:.1f} -> "
-          f"{(after.get(pid) or 0) / 1024:.1f} MiB", flush=True)
+    result = {
+        "format": export_format,
+        "path": path,
+        "rows": rows,
+        "expected_rows": world["export"]["rows"],
+        "complete": complete,
+        "bytes": size,
+        "seconds": seconds,
+        "first_byte_ms": first_byte_s * 1000,
+        "rows_per_s": rows / seconds,
+        "worker": pid,
+        "rss_before_kib": before[pid],
+        "rss_max_kib": during[pid],
+        "rss_after_kib": after.get(pid),
+    }
+    print(
+        f"export {export_format}: {rows:,} rows of {result['expected_rows']:,} in "
+        f"{seconds:.1f} s ({result['rows_per_s']:,.0f} rows/s, {size / seconds / 1e6:.1f} "
+        f"MB/s); worker RSS {before[pid] / 1024:.1f} -> max {during[pid] / 1024:.1f} -> "
+        f"{(after.get(pid) or 0) / 1024:.1f} MiB",
+        flush=True,
+    )
     return result
 
 
@@ -883,9 +1126,11 @@ def main():
     url, callers = prepare_database()
     floors, heavy_projects, world = database_side(url, caller_scopes(callers))
     env = dict(os.environ, DATABASE_URL=url, JWT_SECRET_KEY=SECRET, APERTUR_ENV="production")
-    credentials = {"heavy JWT": mint_token(callers["heavy_user_id"]),
-                   "light JWT": mint_token(callers["light_user_id"]),
-                   "API key": callers["api_key"]}
+    credentials = {
+        "heavy JWT": mint_token(callers["heavy_user_id"]),
+        "light JWT": mint_token(callers["light_user_id"]),
+        "API key": callers["api_key"],
+    }
     servers = []
     try:
         api, port = start_gunicorn("wsgi:app", env)
@@ -895,9 +1140,14 @@ def main():
         walk_cursors(port, credentials, world)
         load = [os.getloadavg()[0]]
         rows, floor, rss, max_rss = http_side(api.pid, port, floor_port, credentials, world)
-        exports = [] if PARTIAL else [
-            measure_export(api.pid, port, credentials["heavy JWT"], world, fmt, max_rss)
-            for fmt in ("csv", "ndjson")]
+        exports = (
+            []
+            if PARTIAL
+            else [
+                measure_export(api.pid, port, credentials["heavy JWT"], world, fmt, max_rss)
+                for fmt in ("csv", "ndjson")
+            ]
+        )
         rss = sample_rss(api.pid, max_rss)
         load.append(os.getloadavg()[0])
     finally:
@@ -906,11 +1156,20 @@ def main():
         embedded_postgres.stop(DATA_DIR)
     for row in rows:
         row["db_floor_ms"], row["db_floor_tps"] = floors[row["path"], row["caller"]]
-    results = {"size": SIZE, "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-               "machine": machine_note(), "load_average": load, "heavy_projects": heavy_projects,
-               "generated_seconds": callers.get("generated_seconds"),
-               "world": world_note(world), "rss_kib": rss, "max_rss_kib": max_rss,
-               "rows": rows, "floor": floor, "exports": exports}
+    results = {
+        "size": SIZE,
+        "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "machine": machine_note(),
+        "load_average": load,
+        "heavy_projects": heavy_projects,
+        "generated_seconds": callers.get("generated_seconds"),
+        "world": world_note(world),
+        "rss_kib": rss,
+        "max_rss_kib": max_rss,
+        "rows": rows,
+        "floor": floor,
+        "exports": exports,
+    }
     results["targets"] = target_checks(results, scaling_baseline())
     if not PARTIAL:
         (BENCH_DIR / f"results-{SIZE}.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -918,8 +1177,10 @@ def main():
         write_png()
     print(f"\nbench: {SIZE:,} uploads; {results['machine']}")
     print(results["world"])
-    print(f"1-minute load average at the start and end of the HTTP measurements: "
-          f"{load[0]:.1f}, {load[1]:.1f}")
+    print(
+        f"1-minute load average at the start and end of the HTTP measurements: "
+        f"{load[0]:.1f}, {load[1]:.1f}"
+    )
     print_table(results)
     print()
     print_exports(results)
@@ -929,12 +1190,16 @@ def main():
         print(f"  {verdict(met):<6} {text.replace('`', '')}")
     bad = [r for r in rows if r["wrk"]["non_2xx"] or r["wrk"]["socket_errors"]]
     for row in bad:
-        print(f"WARNING: {row['path']} {row['caller']}: {row['wrk']['non_2xx']} non-2xx, "
-              f"socket errors {row['wrk']['socket_errors']}")
+        print(
+            f"WARNING: {row['path']} {row['caller']}: {row['wrk']['non_2xx']} non-2xx, "
+            f"socket errors {row['wrk']['socket_errors']}"
+        )
     incomplete = [e for e in exports if not e["complete"] or e["rows"] != e["expected_rows"]]
     for export in incomplete:
-        print(f"WARNING: export {export['format']}: {export['rows']:,} rows of "
-              f"{export['expected_rows']:,} (complete body: {export['complete']})")
+        print(
+            f"WARNING: export {export['format']}: {export['rows']:,} rows of "
+            f"{export['expected_rows']:,} (complete body: {export['complete']})"
+        )
     return 1 if bad or incomplete else 0
 
 

@@ -35,11 +35,23 @@ def start_gunicorn(port, env):
     log = SOAK_DATA_DIR.parent / "soak-gunicorn.log"  # a JSON line per request
     with open(log, "wb") as out:
         server = subprocess.Popen(
-            [str(Path(sys.executable).with_name("gunicorn")), "--bind", f"127.0.0.1:{port}",
-             "--workers", str(os.cpu_count() or 2), "--log-level", "warning",
-             "--max-requests", "0",  # no planned recycling: a changed worker pid means a crash
-             "wsgi:app"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(os.cpu_count() or 2),
+                "--log-level",
+                "warning",
+                "--max-requests",
+                "0",  # no planned recycling: a changed worker pid means a crash
+                "wsgi:app",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -55,10 +67,23 @@ def start_gunicorn(port, env):
 def run_wrk(port, seconds, env):
     """Run wrk with the soak script; return its SOAK_RESULT summary."""
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s",
-         "-s", str(REPO / "bench" / "soak.lua"), f"http://127.0.0.1:{port}"],
-        env=env, capture_output=True, text=True, check=True).stdout
-    line = next(l for l in output.splitlines() if l.startswith("SOAK_RESULT "))
+        [
+            "wrk",
+            "-t2",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(REPO / "bench" / "soak.lua"),
+            f"http://127.0.0.1:{port}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("SOAK_RESULT "))
     return json.loads(line.removeprefix("SOAK_RESULT "))
 
 
@@ -85,7 +110,8 @@ def steady_phase(port, master_pid, env):
     return {
         "requests": result["requests"],
         "rps": result["requests"] / (result["duration_us"] / 1e6),
-        "p50_ms": result["p50_us"] / 1000, "p99_ms": result["p99_us"] / 1000,
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
         "non_2xx": sum(c for s, c in counts.items() if not s.startswith("2")),
         "socket_errors": socket_errors(result),
         "rss_growth_pct": 100 * growth,
@@ -112,20 +138,27 @@ def restart_phase(port, env):
         for status, count in bucket.items():
             if status not in ("200", "503"):
                 unexpected += count
-            elif status == "503" and (second < int(stopped_at) or
-                                      second > restarted_at + RECOVERY_GRACE):
+            elif status == "503" and (
+                second < int(stopped_at) or second > restarted_at + RECOVERY_GRACE
+            ):
                 late_503 += count
         if second >= int(restarted_at) and first_ok is None and bucket.get("200"):
             first_ok = second
     counts = statuses(result)
     return {
-        "requests": result["requests"], "ok": counts.get("200", 0),
-        "unavailable": counts.get("503", 0), "unexpected_status": unexpected,
-        "503_outside_outage": late_503, "socket_errors": socket_errors(result),
+        "requests": result["requests"],
+        "ok": counts.get("200", 0),
+        "unavailable": counts.get("503", 0),
+        "unexpected_status": unexpected,
+        "503_outside_outage": late_503,
+        "socket_errors": socket_errors(result),
         "recovered_after_s": None if first_ok is None else max(0, first_ok - int(restarted_at)),
         "run_s": round(time.time() - started),
-        "timeline": {"stopped": int(stopped_at), "restarted": int(restarted_at),
-                     "statuses_per_second": dict(sorted(result["timeline"].items()))},
+        "timeline": {
+            "stopped": int(stopped_at),
+            "restarted": int(restarted_at),
+            "statuses_per_second": dict(sorted(result["timeline"].items())),
+        },
     }
 
 
@@ -147,8 +180,10 @@ def main():
         server.terminate()
         server.wait(10)
         embedded_postgres.stop(SOAK_DATA_DIR)
-    print(f"\nsoak: {SOAK_SECONDS} s steady, {CONNECTIONS} connections, "
-          f"{os.cpu_count()} sync workers, demo world")
+    print(
+        f"\nsoak: {SOAK_SECONDS} s steady, {CONNECTIONS} connections, "
+        f"{os.cpu_count()} sync workers, demo world"
+    )
     print(f"{'phase':<9}{'figure':<22}{'value':>12}")
     timeline = restart.pop("timeline")
     for phase, figures in (("steady", steady), ("restart", restart)):

@@ -17,10 +17,10 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import database  # noqa: E402
-from fixture import load_fixture  # noqa: E402
-from queries.migrations import apply_migrations  # noqa: E402
-from tests.builders import NOW, World  # noqa: E402
+import database
+from fixture import load_fixture
+from queries.migrations import apply_migrations
+from tests.builders import NOW, World
 
 # Every trigger on these tables is a rollup trigger (foreign keys are internal triggers,
 # which DISABLE TRIGGER USER leaves alone).
@@ -34,9 +34,11 @@ def document(uploads):
     owner = world.user("Owner")
     projects = [world.project(owner, f"P{i}") for i in range(5)]
     for _ in range(uploads // 9):
-        session = world.session(rng.choice(projects),
-                                created_at=NOW - timedelta(days=rng.randint(0, 90)),
-                                destinations=("webhook", "s3", "google_drive"))
+        session = world.session(
+            rng.choice(projects),
+            created_at=NOW - timedelta(days=rng.randint(0, 90)),
+            destinations=("webhook", "s3", "google_drive"),
+        )
         for _ in range(9):
             world.upload(session, [rng.choice(["sent", "failed", "pending"]) for _ in range(3)])
     return world.doc
@@ -45,28 +47,34 @@ def document(uploads):
 def measure(server, name, doc, triggers):
     """Seconds to load `doc` and to update every delivery, in a fresh database."""
     with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = psycopg.conninfo.make_conninfo(server, dbname=name)
     try:
         with database.connect(url) as conn:
             apply_migrations(conn)
             for table in ROLLUP_TABLES if not triggers else []:
-                conn.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER").format(
-                    sql.Identifier(table)))
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER").format(sql.Identifier(table))
+                )
             conn.commit()
             started = time.perf_counter()
             load_fixture(conn, doc)
             loaded = time.perf_counter() - started
             started = time.perf_counter()
             with conn.transaction():
-                updated = conn.execute("UPDATE deliveries SET status = CASE status "
-                                       "WHEN 'sent' THEN 'failed' ELSE 'sent' END").rowcount
+                updated = conn.execute(
+                    "UPDATE deliveries SET status = CASE status "
+                    "WHEN 'sent' THEN 'failed' ELSE 'sent' END"
+                ).rowcount
             return loaded, time.perf_counter() - started, updated
     finally:
         with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def main():
@@ -74,14 +82,18 @@ def main():
     server = os.environ["DATABASE_URL"]
     doc = document(uploads)
     rows = len(doc["uploads"]) + sum(len(u["deliveries"]) for u in doc["uploads"])
-    results = {on: measure(server, f"trigger_cost_{'on' if on else 'off'}", doc, on)
-               for on in (False, True)}
+    results = {
+        on: measure(server, f"trigger_cost_{'on' if on else 'off'}", doc, on)
+        for on in (False, True)
+    }
     print(f"{'triggers':<9}{'load rows/s':>14}{'update rows/s':>15}")
     for on, (loaded, updated_s, updated) in results.items():
         print(f"{'on' if on else 'off':<9}{rows / loaded:>14,.0f}{updated / updated_s:>15,.0f}")
     off, on = results[False], results[True]
-    print(f"cost of the triggers: load x{on[0] / off[0]:.2f}, update x{on[1] / off[1]:.2f} "
-          f"({len(doc['uploads'])} uploads, {rows - len(doc['uploads'])} deliveries)")
+    print(
+        f"cost of the triggers: load x{on[0] / off[0]:.2f}, update x{on[1] / off[1]:.2f} "
+        f"({len(doc['uploads'])} uploads, {rows - len(doc['uploads'])} deliveries)"
+    )
 
 
 if __name__ == "__main__":

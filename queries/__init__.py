@@ -30,9 +30,7 @@ class Query:
 
     def _check(self, params):
         if set(params) != self.params:
-            raise TypeError(
-                f"query {self.name} takes {sorted(self.params)}, got {sorted(params)}"
-            )
+            raise TypeError(f"query {self.name} takes {sorted(self.params)}, got {sorted(params)}")
 
     def execute(self, conn, **params):
         """Run the statement with exactly its declared keyword parameters; return the cursor."""
@@ -72,8 +70,8 @@ def parse_queries(text):
     """Split the text of a SQL file into its named queries."""
     queries = {}
     headers = list(_HEADER.finditer(text))
-    for header, following in zip(headers, headers[1:] + [None]):
-        body = text[header.end():following.start() if following else len(text)].strip()
+    for header, following in zip(headers, headers[1:] + [None], strict=True):
+        body = text[header.end() : following.start() if following else len(text)].strip()
         doc_lines = []
         for line in body.splitlines():
             if not line.startswith("--"):

@@ -6,11 +6,14 @@ request can send its check and its data query in one round trip (auth.read_in_sc
 
 from queries import load_queries
 
-_SQL = load_queries("callers.sql", {
-    "find_api_key": {"key_hash"},
-    "find_user": {"user_id"},
-    "describe_api_key": {"key_hash"},
-})
+_SQL = load_queries(
+    "callers.sql",
+    {
+        "find_api_key": {"key_hash"},
+        "find_user": {"user_id"},
+        "describe_api_key": {"key_hash"},
+    },
+)
 
 
 def find_api_key(conn, key_hash):

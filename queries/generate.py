@@ -2,11 +2,14 @@
 
 from queries import load_queries
 
-_SQL = load_queries("generate.sql", {
-    "generate_world": {"seed", "seed_fraction", "users", "projects", "sessions", "uploads"},
-    "vacuum_world": set(),
-    "generated_callers": {"seed"},
-})
+_SQL = load_queries(
+    "generate.sql",
+    {
+        "generate_world": {"seed", "seed_fraction", "users", "projects", "sessions", "uploads"},
+        "vacuum_world": set(),
+        "generated_callers": {"seed"},
+    },
+)
 
 PROJECTS = 1000
 USERS = 300
@@ -18,8 +21,14 @@ def generate_world(conn, uploads, seed):
     return {heavy_user_id, light_user_id, api_key} to call the world as."""
     with conn.transaction():
         _SQL["generate_world"].execute_script(
-            conn, seed=str(seed), seed_fraction=(seed % 1000) / 1000, users=USERS,
-            projects=PROJECTS, sessions=max(1, uploads // UPLOADS_PER_SESSION), uploads=uploads)
+            conn,
+            seed=str(seed),
+            seed_fraction=(seed % 1000) / 1000,
+            users=USERS,
+            projects=PROJECTS,
+            sessions=max(1, uploads // UPLOADS_PER_SESSION),
+            uploads=uploads,
+        )
     _vacuum(conn)
     return _SQL["generated_callers"].one(conn, seed=str(seed))
 

@@ -6,12 +6,15 @@ from queries import SQL_DIR, load_queries
 
 SCHEMA_DIR = SQL_DIR / "schema"
 
-_SQL = load_queries("migrations.sql", {
-    "lock_migrations": set(),
-    "create_migrations_table": set(),
-    "list_applied_migrations": set(),
-    "record_migration": {"version"},
-})
+_SQL = load_queries(
+    "migrations.sql",
+    {
+        "lock_migrations": set(),
+        "create_migrations_table": set(),
+        "list_applied_migrations": set(),
+        "record_migration": {"version"},
+    },
+)
 _ROLES = load_queries("roles.sql", {"grant_api_role": set()})
 
 API_ROLE = "apertur_api"  # the role roles.sql creates and grants

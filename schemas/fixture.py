@@ -1,11 +1,20 @@
 """The fixture document of SPEC §6, validated before anything is written."""
 
-from datetime import timezone
+from datetime import UTC
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-SOURCES = ("camera", "gallery", "url", "google_drive", "google_photos", "dropbox",
-           "onedrive", "box", "instagram")
+SOURCES = (
+    "camera",
+    "gallery",
+    "url",
+    "google_drive",
+    "google_photos",
+    "dropbox",
+    "onedrive",
+    "box",
+    "instagram",
+)
 SESSION_STATUSES = ("pending", "active", "expired", "completed", "failed")
 DELIVERY_STATUSES = ("pending", "sent", "failed")
 MAX_BIGINT = 2**63 - 1
@@ -41,7 +50,7 @@ class StrictBoolean(fields.Boolean):
 
 def _timestamp(**kwargs):
     # A timestamp without an offset is read as UTC.
-    return fields.AwareDateTime(default_timezone=timezone.utc, **kwargs)
+    return fields.AwareDateTime(default_timezone=UTC, **kwargs)
 
 
 class Entry(Schema):
@@ -73,8 +82,12 @@ class Member(Entry):
 class ApiKey(Entry):
     id = fields.UUID(required=True)
     project_id = fields.UUID(required=True, data_key="projectId")
-    key = fields.String(required=True, validate=validate.Regexp(
-        r"^aptr_[!-~]{1,500}$", error="must be 'aptr_' followed by printable ASCII"))
+    key = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^aptr_[!-~]{1,500}$", error="must be 'aptr_' followed by printable ASCII"
+        ),
+    )
     name = Text(required=True)
     created_at = _timestamp(required=True, data_key="createdAt")
     expires_at = _timestamp(load_default=None, allow_none=True, data_key="expiresAt")
@@ -83,8 +96,12 @@ class ApiKey(Entry):
 
 class Destination(Entry):
     id = fields.UUID(required=True)
-    type = fields.String(required=True, validate=validate.Regexp(
-        r"^[a-z][a-z0-9_]{0,31}\Z", error="must match ^[a-z][a-z0-9_]{{0,31}}$"))
+    type = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[a-z][a-z0-9_]{0,31}\Z", error="must match ^[a-z][a-z0-9_]{{0,31}}$"
+        ),
+    )
 
 
 class Session(Entry):
@@ -107,8 +124,9 @@ class Upload(Entry):
     id = fields.UUID(required=True)
     session_id = fields.UUID(required=True, data_key="sessionId")
     filename = Text(required=True)
-    size_bytes = StrictInteger(required=True, data_key="sizeBytes",
-                               validate=validate.Range(min=0, max=MAX_BIGINT))
+    size_bytes = StrictInteger(
+        required=True, data_key="sizeBytes", validate=validate.Range(min=0, max=MAX_BIGINT)
+    )
     mime_type = Text(required=True, data_key="mimeType")
     source = fields.String(required=True, validate=validate.OneOf(SOURCES))
     is_encrypted = StrictBoolean(load_default=False, data_key="isEncrypted")

@@ -11,8 +11,9 @@ from errors import InvalidParameter
 from schemas.rows import SESSION_STATUSES, SOURCES, UPLOAD_STATUSES
 
 MAX_PAGE = 2_147_483_647
-UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-                       re.IGNORECASE)
+UUID_TEXT = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+)
 DESTINATION_TYPE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 EXPORT_FORMATS = ("json", "csv", "ndjson")
 _SPACED_OFFSET = re.compile(r"^(.*[0-9]) ([0-9]{2}(?::?[0-9]{2})?)$")
@@ -30,10 +31,18 @@ class CountingNumber(fields.Field):
 
     def __init__(self, *, clamp=None, maximum=None, **kwargs):
         # What the OpenAPI document says of it (openapi.py reads field metadata).
-        rule = (f"Values above {clamp} are treated as {clamp}." if clamp
-                else f"At most {maximum}." if maximum else "")
-        documented = {"minimum": 1, "description": "A whole number written with the digits "
-                      f"0-9 (leading zeros are fine; empty means absent). {rule}".strip()}
+        rule = (
+            f"Values above {clamp} are treated as {clamp}."
+            if clamp
+            else f"At most {maximum}."
+            if maximum
+            else ""
+        )
+        documented = {
+            "minimum": 1,
+            "description": "A whole number written with the digits "
+            f"0-9 (leading zeros are fine; empty means absent). {rule}".strip(),
+        }
         if maximum is not None:
             documented["maximum"] = maximum
         super().__init__(metadata={**documented, **kwargs.pop("metadata", {})}, **kwargs)
@@ -56,10 +65,12 @@ class Choices(fields.Field):
     """A comma-separated list of allowed words (`status=failed,partial`): any of them matches."""
 
     def __init__(self, allowed=None, pattern=None, **kwargs):
-        what = (f"any of: {', '.join(allowed)}" if allowed
-                else f"names matching {pattern.pattern}")
-        documented = {"type": "string", "pattern": _choices_pattern(allowed, pattern),
-                      "description": f"Comma-separated, {what}. Rows matching any one are kept."}
+        what = f"any of: {', '.join(allowed)}" if allowed else f"names matching {pattern.pattern}"
+        documented = {
+            "type": "string",
+            "pattern": _choices_pattern(allowed, pattern),
+            "description": f"Comma-separated, {what}. Rows matching any one are kept.",
+        }
         super().__init__(metadata={**documented, **kwargs.pop("metadata", {})}, **kwargs)
         self.allowed = allowed
         self.pattern = pattern
@@ -68,8 +79,11 @@ class Choices(fields.Field):
         words = value.split(",")
         for word in words:
             if (word not in self.allowed) if self.allowed else not self.pattern.fullmatch(word):
-                expected = (f"one of {', '.join(self.allowed)}" if self.allowed
-                            else f"a name matching {self.pattern.pattern}")
+                expected = (
+                    f"one of {', '.join(self.allowed)}"
+                    if self.allowed
+                    else f"a name matching {self.pattern.pattern}"
+                )
                 raise ValidationError(f"{word[:40]!r} is not {expected}")
         return sorted(set(words))
 
@@ -83,10 +97,15 @@ class ProjectId(fields.Field):
     """A project's id, the canonical UUID text (any letter case)."""
 
     def __init__(self, **kwargs):
-        super().__init__(metadata={"type": "string", "format": "uuid",
-                                   "description": "Only this project's rows. A project the "
-                                                  "caller cannot see is answered 404."},
-                         **kwargs)
+        super().__init__(
+            metadata={
+                "type": "string",
+                "format": "uuid",
+                "description": "Only this project's rows. A project the "
+                "caller cannot see is answered 404.",
+            },
+            **kwargs,
+        )
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not UUID_TEXT.fullmatch(value):
@@ -98,10 +117,15 @@ class Moment(fields.Field):
     """An ISO 8601 date and time with a UTC offset (`Z` or `+hh:mm`)."""
 
     def __init__(self, bound, **kwargs):
-        super().__init__(metadata={"type": "string", "format": "date-time",
-                                   "description": f"createdAt {bound}: ISO 8601 with an "
-                                                  "offset, e.g. 2026-11-01T00:00:00Z."},
-                         **kwargs)
+        super().__init__(
+            metadata={
+                "type": "string",
+                "format": "date-time",
+                "description": f"createdAt {bound}: ISO 8601 with an "
+                "offset, e.g. 2026-11-01T00:00:00Z.",
+            },
+            **kwargs,
+        )
 
     def _deserialize(self, value, attr, data, **kwargs):
         # An unencoded + in a query string arrives as a space: 2026-11-01T00:00:00 02:00.
@@ -111,8 +135,9 @@ class Moment(fields.Field):
         except ValueError:
             moment = None
         if moment is None or moment.tzinfo is None:
-            raise ValidationError("must be an ISO 8601 date and time with an offset, "
-                                  "e.g. 2026-11-01T00:00:00Z")
+            raise ValidationError(
+                "must be an ISO 8601 date and time with an offset, e.g. 2026-11-01T00:00:00Z"
+            )
         return moment
 
 
@@ -144,8 +169,11 @@ class QueryParams(Schema):
         values = {}
         for field in self.fields.values():
             name = field.data_key or field.name
-            given = [value for value in args.getlist(name)
-                     if value != "" or getattr(field, "keeps_empty", False)]
+            given = [
+                value
+                for value in args.getlist(name)
+                if value != "" or getattr(field, "keeps_empty", False)
+            ]
             if len(given) > 1:
                 raise ValidationError("must be given at most once", name)
             if given:
@@ -171,11 +199,15 @@ class SessionFilters(QueryParams):
     """Filters on the session lists."""
 
     project_id = ProjectId(data_key="projectId")
-    statuses = Choices(SESSION_STATUSES, data_key="status", metadata={
-        "description": "Comma-separated reported statuses (a pending or active session past "
-                       "its expiry is expired): any of " + ", ".join(SESSION_STATUSES) + "."})
-    tag = Tag(metadata={"description": "Only sessions with this tag.",
-                        "pattern": "^[^\\x00]*$"})
+    statuses = Choices(
+        SESSION_STATUSES,
+        data_key="status",
+        metadata={
+            "description": "Comma-separated reported statuses (a pending or active session past "
+            "its expiry is expired): any of " + ", ".join(SESSION_STATUSES) + "."
+        },
+    )
+    tag = Tag(metadata={"description": "Only sessions with this tag.", "pattern": "^[^\\x00]*$"})
     created_from = Moment("from, inclusive", data_key="from")
     created_to = Moment("before, exclusive", data_key="to")
 
@@ -186,9 +218,14 @@ class UploadFilters(QueryParams):
     project_id = ProjectId(data_key="projectId")
     statuses = Choices(UPLOAD_STATUSES, data_key="status")
     sources = Choices(SOURCES, data_key="source")
-    destination_types = Choices(pattern=DESTINATION_TYPE, data_key="destinationType", metadata={
-        "description": "Comma-separated destination types: uploads with at least one "
-                       "delivery to any of them."})
+    destination_types = Choices(
+        pattern=DESTINATION_TYPE,
+        data_key="destinationType",
+        metadata={
+            "description": "Comma-separated destination types: uploads with at least one "
+            "delivery to any of them."
+        },
+    )
     created_from = Moment("from, inclusive", data_key="from")
     created_to = Moment("before, exclusive", data_key="to")
 
@@ -196,14 +233,20 @@ class UploadFilters(QueryParams):
 class Walk(QueryParams):
     """How a paginated list is read: by page number, by cursor, or exported whole."""
 
-    cursor = Cursor(metadata={
-        "description": "Walk by cursor: empty for the first page, then the previous "
-                       "answer's nextCursor. The answer is {data, nextCursor}; page is "
-                       "ignored, and filters, when repeated, must be the cursor's own."})
-    format = fields.String(validate=OneOf(EXPORT_FORMATS, error="must be json, csv or ndjson"),
-                           metadata={
-        "description": "csv or ndjson streams every matching row (as Accept: text/csv or "
-                       "application/x-ndjson does); json is the default."})
+    cursor = Cursor(
+        metadata={
+            "description": "Walk by cursor: empty for the first page, then the previous "
+            "answer's nextCursor. The answer is {data, nextCursor}; page is "
+            "ignored, and filters, when repeated, must be the cursor's own."
+        }
+    )
+    format = fields.String(
+        validate=OneOf(EXPORT_FORMATS, error="must be json, csv or ndjson"),
+        metadata={
+            "description": "csv or ndjson streams every matching row (as Accept: text/csv or "
+            "application/x-ndjson does); json is the default."
+        },
+    )
 
 
 class RecentSessionParams(LimitParams, SessionFilters):
@@ -222,8 +265,15 @@ class UploadListParams(PageParams, UploadFilters, Walk):
     """?page&pageSize, the upload filters, cursor and format."""
 
 
-FILTER_NAMES = ("project_id", "statuses", "tag", "sources", "destination_types",
-                "created_from", "created_to")
+FILTER_NAMES = (
+    "project_id",
+    "statuses",
+    "tag",
+    "sources",
+    "destination_types",
+    "created_from",
+    "created_to",
+)
 
 
 def filters_of(params):

@@ -5,7 +5,7 @@ the one place that names, orders and formats them. They are built once per shape
 (api.py) and kept lean: they run for every row of every answer.
 """
 
-from datetime import timezone
+from datetime import UTC
 
 from marshmallow import Schema, fields
 
@@ -17,7 +17,7 @@ class Timestamp(fields.Field):
         if value is None:
             return None
         if value.utcoffset():  # API connections run in UTC, so this is rare
-            value = value.astimezone(timezone.utc)
+            value = value.astimezone(UTC)
         # One call formats it; isoformat truncates to the timespec, it never rounds.
         return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
@@ -41,8 +41,17 @@ class RowSchema(Schema):
 SESSION_STATUSES = ["pending", "active", "expired", "completed", "failed"]
 UPLOAD_STATUSES = ["stored_only", "delivered", "pending", "failed", "partial"]
 DELIVERY_STATUSES = ["pending", "sent", "failed"]
-SOURCES = ["camera", "gallery", "url", "google_drive", "google_photos", "dropbox", "onedrive",
-           "box", "instagram"]
+SOURCES = [
+    "camera",
+    "gallery",
+    "url",
+    "google_drive",
+    "google_photos",
+    "dropbox",
+    "onedrive",
+    "box",
+    "instagram",
+]
 
 
 class SessionRow(RowSchema):
@@ -86,8 +95,9 @@ class UploadRow(RowSchema):
     destinationsDelivered = fields.Integer(attribute="destinations_delivered")
     destinationsFailed = fields.Integer(attribute="destinations_failed")
     # Built by sql/uploads.sql as [{"type", "count"}] sorted by type.
-    destinationsBreakdown = Preformatted(fields.Nested(DestinationTypeCount),
-                                         attribute="destinations_breakdown")
+    destinationsBreakdown = Preformatted(
+        fields.Nested(DestinationTypeCount), attribute="destinations_breakdown"
+    )
     status = fields.String(metadata={"enum": UPLOAD_STATUSES})
 
 
@@ -132,8 +142,9 @@ class Stats(RowSchema):
     sessionsTotal = fields.Integer(attribute="sessions_total")
     imagesUploaded = fields.Integer(attribute="images_uploaded")
     imagesDelivered = fields.Integer(attribute="images_delivered")
-    deliverySuccessRate = fields.Integer(attribute="delivery_success_rate",
-                                         metadata={"minimum": 0, "maximum": 100})
+    deliverySuccessRate = fields.Integer(
+        attribute="delivery_success_rate", metadata={"minimum": 0, "maximum": 100}
+    )
     totalProjects = fields.Integer(attribute="total_projects")
     activeKeys = fields.Integer(attribute="active_keys")
     topProjects = fields.List(fields.Nested(TopProject), attribute="top_projects")
@@ -158,8 +169,11 @@ def cursor_page_of(row_schema):
 
     class Page(Schema):
         data = fields.List(fields.Nested(row_schema))
-        nextCursor = fields.String(attribute="next_cursor", allow_none=True, metadata={
-            "description": "Pass as ?cursor for the next rows; null at the end."})
+        nextCursor = fields.String(
+            attribute="next_cursor",
+            allow_none=True,
+            metadata={"description": "Pass as ?cursor for the next rows; null at the end."},
+        )
 
     Page.__name__ = f"{row_schema.__name__}CursorPage"
     return Page

@@ -16,18 +16,26 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import database  # noqa: E402
-import embedded_postgres  # noqa: E402
-from fixture import load_fixture  # noqa: E402
-from queries.migrations import apply_migrations  # noqa: E402
-from tests.builders import World  # noqa: E402
+import database
+import embedded_postgres
+from fixture import load_fixture
+from queries.migrations import apply_migrations
+from tests.builders import World
 
 TEST_SECRET = "test-secret-for-the-suite-only-0123456789"
 # One database per pytest process, so parallel runs on one server never collide.
 TEST_DATABASE = f"apertur_test_{os.getpid()}"
 # Children first. DELETE beats TRUNCATE by far on the few rows a test writes.
-TABLES = ("deliveries", "uploads", "destinations", "upload_sessions", "api_keys", "members",
-          "projects", "users")
+TABLES = (
+    "deliveries",
+    "uploads",
+    "destinations",
+    "upload_sessions",
+    "api_keys",
+    "members",
+    "projects",
+    "users",
+)
 
 
 def empty_tables(conn):
@@ -63,24 +71,30 @@ def database_url():
     """A freshly created test database with the current schema."""
     server = _server_url()
     with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(TEST_DATABASE)))
-        conn.execute(sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0").format(
-            sql.Identifier(TEST_DATABASE)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DATABASE))
+        )
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0").format(
+                sql.Identifier(TEST_DATABASE)
+            )
+        )
     url = _with_database(server, TEST_DATABASE)
     with database.connect(url) as conn:
         apply_migrations(conn)
     yield url
     with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(TEST_DATABASE)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEST_DATABASE))
+        )
 
 
 @pytest.fixture(scope="session")
 def app(database_url):
     """The real app, configured as in production but for the test database and secret."""
-    os.environ.update({"DATABASE_URL": database_url, "JWT_SECRET_KEY": TEST_SECRET,
-                       "JWT_ALGORITHM": "HS256"})
+    os.environ.update(
+        {"DATABASE_URL": database_url, "JWT_SECRET_KEY": TEST_SECRET, "JWT_ALGORITHM": "HS256"}
+    )
     from app import create_app
 
     app = create_app()

@@ -1,15 +1,39 @@
 """The rows the API must answer for a fixture document (SPEC §5), computed in Python from
 the document alone, for tests that compare whole bodies (test_resources, test_exports)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-SESSION_FIELDS = ["id", "createdAt", "expiresAt", "status", "projectId", "projectName",
-                  "imagesCount", "imagesDelivered", "imagesFailed", "destinationsCount",
-                  "tags", "longPollingEnabled"]
-UPLOAD_FIELDS = ["id", "filename", "sizeBytes", "mimeType", "source", "isEncrypted",
-                 "createdAt", "sessionId", "projectId", "projectName", "destinationsTotal",
-                 "destinationsDelivered", "destinationsFailed", "destinationsBreakdown",
-                 "status"]
+SESSION_FIELDS = [
+    "id",
+    "createdAt",
+    "expiresAt",
+    "status",
+    "projectId",
+    "projectName",
+    "imagesCount",
+    "imagesDelivered",
+    "imagesFailed",
+    "destinationsCount",
+    "tags",
+    "longPollingEnabled",
+]
+UPLOAD_FIELDS = [
+    "id",
+    "filename",
+    "sizeBytes",
+    "mimeType",
+    "source",
+    "isEncrypted",
+    "createdAt",
+    "sessionId",
+    "projectId",
+    "projectName",
+    "destinationsTotal",
+    "destinationsDelivered",
+    "destinationsFailed",
+    "destinationsBreakdown",
+    "status",
+]
 DELIVERY_FIELDS = ["destinationId", "type", "status"]
 KEY_FIELDS = ["id", "name", "projectId", "projectName", "createdAt", "expiresAt"]
 
@@ -21,7 +45,7 @@ def moment(value):
 
 def ms(value):
     """The API's rendering: UTC, three fractional digits truncated, Z."""
-    when = moment(value).astimezone(timezone.utc)
+    when = moment(value).astimezone(UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
@@ -39,8 +63,7 @@ def upload_status(statuses):
 
 def newest_first(entries):
     """Fixture entries in list order: createdAt descending, then id descending."""
-    return sorted(entries, key=lambda e: (moment(e["createdAt"]), e["id"].lower()),
-                  reverse=True)
+    return sorted(entries, key=lambda e: (moment(e["createdAt"]), e["id"].lower()), reverse=True)
 
 
 class Model:
@@ -48,7 +71,7 @@ class Model:
 
     def __init__(self, doc, now=None):
         self.doc = doc
-        self.now = now or datetime.now(timezone.utc)
+        self.now = now or datetime.now(UTC)
         self.project_names = {p["id"]: p["name"] for p in doc["projects"]}
         self.sessions = {s["id"]: s for s in doc["sessions"]}
         self.types = {d["id"]: d["type"] for s in doc["sessions"] for d in s["destinations"]}
@@ -108,16 +131,25 @@ class Model:
             "destinationsDelivered": statuses.count("sent"),
             "destinationsFailed": statuses.count("failed"),
             "destinationsBreakdown": [
-                {"type": t, "count": sum(self.types[d["destinationId"]] == t
-                                         for d in u["deliveries"])} for t in types],
+                {
+                    "type": t,
+                    "count": sum(self.types[d["destinationId"]] == t for d in u["deliveries"]),
+                }
+                for t in types
+            ],
             "status": upload_status(statuses),
         }
 
     def upload_detail(self, upload_id):
         """The single-upload answer: the list row plus its deliveries by type, then id."""
-        deliveries = [{"destinationId": d["destinationId"].lower(),
-                       "type": self.types[d["destinationId"]], "status": d["status"]}
-                      for d in self.uploads[upload_id]["deliveries"]]
+        deliveries = [
+            {
+                "destinationId": d["destinationId"].lower(),
+                "type": self.types[d["destinationId"]],
+                "status": d["status"],
+            }
+            for d in self.uploads[upload_id]["deliveries"]
+        ]
         deliveries.sort(key=lambda d: (d["type"], d["destinationId"]))
         return {**self.upload_row(upload_id), "deliveries": deliveries}
 

@@ -38,8 +38,20 @@ def running_gunicorn(log, *, workers=2, args=(), ready=lambda process: True, **s
     env.update({"JWT_SECRET_KEY": TEST_SECRET, "JWT_ALGORITHM": "HS256", **settings})
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", str(workers), *args,
-             "wsgi:app"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                str(GUNICORN),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                *args,
+                "wsgi:app",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT

@@ -18,8 +18,13 @@ from app import create_app
 from tests.builders import NOW, World, new_id
 from tests.conftest import TEST_SECRET, bearer, make_token
 
-ENDPOINTS = ["/api/v1/sessions/recent", "/api/v1/sessions", "/api/v1/uploads/recent",
-             "/api/v1/uploads", "/api/v1/stats"]
+ENDPOINTS = [
+    "/api/v1/sessions/recent",
+    "/api/v1/sessions",
+    "/api/v1/uploads/recent",
+    "/api/v1/uploads",
+    "/api/v1/stats",
+]
 PATH = "/api/v1/sessions/recent"
 ISSUER, AUDIENCE = "https://apertur.test", "dashboard"
 
@@ -109,9 +114,15 @@ def test_valid_credential_is_200_on_every_endpoint(get, tenant, path, kind):
     assert get(path, credential).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/api/v1/sessions?page=abc", "/api/v1/uploads?pageSize=-1",
-                                  "/api/v1/sessions/recent?limit=0",
-                                  "/api/v1/uploads/recent?limit=x"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/sessions?page=abc",
+        "/api/v1/uploads?pageSize=-1",
+        "/api/v1/sessions/recent?limit=0",
+        "/api/v1/uploads/recent?limit=x",
+    ],
+)
 def test_authentication_comes_before_parameter_validation(get, tenant, path):
     assert_unauthorized(get(path))
 
@@ -128,11 +139,14 @@ HEADERS = {
     "two-part token": lambda t: with_bearer(make_token(t.user).rsplit(".", 1)[0]),
     "two credentials": lambda t: ("Bearer a b", None),
     "two bearer credentials": lambda t: with_bearer(
-        f"{make_token(t.user)}, Bearer {make_token(t.user)}"),
+        f"{make_token(t.user)}, Bearer {make_token(t.user)}"
+    ),
     "valid token without scheme": lambda t: (make_token(t.user), make_token(t.user)),
     "valid key without scheme": lambda t: (t.keys["valid"], t.keys["valid"]),
-    "valid key and token": lambda t: (f"Bearer {t.keys['valid']} {make_token(t.user)}",
-                                      t.keys["valid"]),
+    "valid key and token": lambda t: (
+        f"Bearer {t.keys['valid']} {make_token(t.user)}",
+        t.keys["valid"],
+    ),
 }
 
 
@@ -157,9 +171,13 @@ TOKENS = {
     "HS512 with the right secret": lambda t: make_token(t.user, algorithm="HS512"),
     "HS384 with the right secret": lambda t: make_token(t.user, algorithm="HS384"),
     "wrong secret": lambda t: make_token(t.user, secret="another-secret-0123456789-abcdefgh"),
-    "tampered payload": lambda t: ".".join([make_token(t.user).split(".")[0],
-                                            segment(claims(new_id())),
-                                            make_token(t.user).split(".")[2]]),
+    "tampered payload": lambda t: ".".join(
+        [
+            make_token(t.user).split(".")[0],
+            segment(claims(new_id())),
+            make_token(t.user).split(".")[2],
+        ]
+    ),
     "expired": lambda t: make_token(t.user, expires_in=-3600),
     "missing exp": lambda t: make_token(t.user, expires_in=None),
     "nbf in the future": lambda t: make_token(t.user, nbf=int(time.time()) + 3600),
@@ -190,8 +208,9 @@ def test_a_token_accepted_once_is_still_refused_once_it_expires(get, tenant):
     token = make_token(tenant.user, expires_in=None, exp=int(time.time()) + 2)
     assert get(PATH, token).status_code == 200
     assert get(PATH, token).status_code == 200  # now served from the memo
-    time.sleep(max(0.0, jwt.decode(token, options={"verify_signature": False})["exp"]
-                   - time.time() + 0.05))
+    time.sleep(
+        max(0.0, jwt.decode(token, options={"verify_signature": False})["exp"] - time.time() + 0.05)
+    )
     assert_unauthorized(get(PATH, token), token)
 
 
@@ -199,8 +218,9 @@ def test_a_token_not_yet_valid_is_refused_until_its_nbf(get, tenant):
     token = make_token(tenant.user, nbf=int(time.time()) + 2)
     assert_unauthorized(get(PATH, token), token)
     assert_unauthorized(get(PATH, token), token)  # refusals are never remembered
-    time.sleep(max(0.0, jwt.decode(token, options={"verify_signature": False})["nbf"]
-                   - time.time() + 0.05))
+    time.sleep(
+        max(0.0, jwt.decode(token, options={"verify_signature": False})["nbf"] - time.time() + 0.05)
+    )
     assert get(PATH, token).status_code == 200
 
 
@@ -217,6 +237,7 @@ def test_hand_built_hs256_token_is_accepted(get, tenant):
 
 
 # --- credentials anywhere but the Authorization header -------------------------------------
+
 
 @pytest.mark.parametrize("param", ["jwt", "access_token", "token", "api_key"])
 @pytest.mark.parametrize("kind", ["jwt", "api_key"])
@@ -239,7 +260,7 @@ BAD_KEYS = {
     "unknown": lambda t: "aptr_" + "Q" * 43,
     "revoked in the past": lambda t: t.keys["revoked_past"],
     "expired": lambda t: t.keys["expired"],
-    "uppercase prefix": lambda t: "APTR_" + t.keys["valid"][len("aptr_"):],
+    "uppercase prefix": lambda t: "APTR_" + t.keys["valid"][len("aptr_") :],
     "one extra character": lambda t: t.keys["valid"] + "a",
     "last character dropped": lambda t: t.keys["valid"][:-1],
     "prefix alone": lambda t: "aptr_",
@@ -261,6 +282,7 @@ def test_usable_api_key_is_200(get, tenant, case):
 
 # --- RS256 and ES256 configurations --------------------------------------------------------
 
+
 def new_private_key(algorithm):
     if algorithm.startswith("RS"):
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -268,14 +290,17 @@ def new_private_key(algorithm):
 
 
 def private_pem(key):
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode("ascii")
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
 
 
 def public_pem(key):
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM,
-        serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
 
 
 def extra_app(app, **changes):
@@ -285,10 +310,16 @@ def extra_app(app, **changes):
 
 def _signed_app(app, algorithm):
     key = new_private_key(algorithm)
-    extra = extra_app(app, jwt_algorithm=algorithm, jwt_public_key=public_pem(key),
-                      jwt_private_key=private_pem(key), jwt_secret_key=None)
-    return SimpleNamespace(app=extra, algorithm=algorithm, key=key,
-                           other=new_private_key(algorithm))
+    extra = extra_app(
+        app,
+        jwt_algorithm=algorithm,
+        jwt_public_key=public_pem(key),
+        jwt_private_key=private_pem(key),
+        jwt_secret_key=None,
+    )
+    return SimpleNamespace(
+        app=extra, algorithm=algorithm, key=key, other=new_private_key(algorithm)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -344,15 +375,16 @@ def test_asymmetric_config_refuses_alg_none(signed, tenant):
 
 def test_asymmetric_config_still_applies_the_claim_rules(signed, tenant):
     key = private_pem(signed.key)
-    for token in (make_token(tenant.user, secret=key, algorithm=signed.algorithm, expires_in=-3600),
-                  make_token(tenant.user, secret=key, algorithm=signed.algorithm, type="refresh"),
-                  make_token(new_id(), secret=key, algorithm=signed.algorithm)):
+    for token in (
+        make_token(tenant.user, secret=key, algorithm=signed.algorithm, expires_in=-3600),
+        make_token(tenant.user, secret=key, algorithm=signed.algorithm, type="refresh"),
+        make_token(new_id(), secret=key, algorithm=signed.algorithm),
+    ):
         assert_unauthorized(signed_get(signed, token), token)
 
 
 @pytest.mark.parametrize("algorithm", ["RS512", "PS256"])
-def test_rs256_config_refuses_other_rsa_algorithms_with_the_right_key(rs256_app, tenant,
-                                                                      algorithm):
+def test_rs256_config_refuses_other_rsa_algorithms_with_the_right_key(rs256_app, tenant, algorithm):
     token = make_token(tenant.user, secret=private_pem(rs256_app.key), algorithm=algorithm)
     assert_unauthorized(signed_get(rs256_app, token), token)
 
@@ -362,6 +394,7 @@ def test_api_keys_still_work_under_an_asymmetric_config(signed, tenant):
 
 
 # --- issuer and audience -------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def issuer_app(app):

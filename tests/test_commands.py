@@ -1,4 +1,5 @@
-"""The admin commands (init-db, load-fixture, demo-data, create-api-key, issue-token) via the CLI."""
+"""The admin commands (init-db, load-fixture, demo-data, create-api-key, issue-token) via
+the CLI."""
 
 import copy
 import dataclasses
@@ -10,7 +11,7 @@ import string
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jwt
@@ -67,12 +68,14 @@ def load(cli, world):
 
 def counts(db):
     """Row count of every business table."""
-    return {table: db.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]
-            for table in TABLE_NAMES}
+    return {
+        table: db.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]
+        for table in TABLE_NAMES
+    }
 
 
 def assert_empty(db):
-    assert counts(db) == {table: 0 for table in TABLE_NAMES}
+    assert counts(db) == dict.fromkeys(TABLE_NAMES, 0)
 
 
 def small_world():
@@ -102,14 +105,20 @@ def all_pages(get, path, credential):
 
 # --- init-db ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def fresh_app(app, database_url):
     """A second app on a brand-new, empty database on the same server."""
     name = f"apertur_test_{os.getpid()}_fresh"
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0").format(
-            sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0").format(
+                sql.Identifier(name)
+            )
+        )
     url = psycopg.conninfo.make_conninfo(database_url, dbname=name)
     from app import create_app
 
@@ -120,8 +129,9 @@ def fresh_app(app, database_url):
     finally:
         fresh.extensions["db_pool"].close()
         with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def test_init_db_creates_schema_then_is_idempotent(fresh_app):
@@ -135,10 +145,16 @@ def test_init_db_creates_schema_then_is_idempotent(fresh_app):
     assert second.exit_code == 0, second.output
     assert "up to date" in second.stdout
     with database.connect(url) as conn:
-        applied = [row["version"] for row in
-                   conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
-        tables = {row["table_name"] for row in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
+        applied = [
+            row["version"]
+            for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")
+        ]
+        tables = {
+            row["table_name"]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            )
+        }
     assert applied == versions
     assert set(TABLE_NAMES) <= tables
 
@@ -156,11 +172,21 @@ def test_init_db_on_migrated_database_keeps_data(cli, db):
 
 def run_flask(database_url, *args, input=None):
     """The real `flask --app app <command>` of SPEC §7, in a subprocess."""
-    env = {**os.environ, "DATABASE_URL": database_url, "JWT_SECRET_KEY": TEST_SECRET,
-           "JWT_ALGORITHM": "HS256"}
-    return subprocess.run([str(Path(sys.executable).with_name("flask")), "--app", "app", *args],
-                          cwd=REPO, env=env, input=input, capture_output=True, text=True,
-                          timeout=30)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "JWT_SECRET_KEY": TEST_SECRET,
+        "JWT_ALGORITHM": "HS256",
+    }
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("flask")), "--app", "app", *args],
+        cwd=REPO,
+        env=env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def test_real_flask_cli(db, database_url):
@@ -183,6 +209,7 @@ def test_real_flask_cli(db, database_url):
 
 # --- load-fixture: success -------------------------------------------------------------
 
+
 def test_load_fixture_from_path(cli, db, get, tmp_path):
     """A document in a file is loaded; every row is in its table and visible through the API."""
     world, ada, acme, session = small_world()
@@ -190,15 +217,27 @@ def test_load_fixture_from_path(cli, db, get, tmp_path):
     path.write_text(json.dumps(world.doc), encoding="utf-8")
     result = cli("load-fixture", str(path))
     assert result.exit_code == 0, result.output
-    assert counts(db) == {"users": 1, "projects": 1, "members": 0, "api_keys": 1,
-                          "upload_sessions": 1, "destinations": 2, "uploads": 1, "deliveries": 2}
+    assert counts(db) == {
+        "users": 1,
+        "projects": 1,
+        "members": 0,
+        "api_keys": 1,
+        "upload_sessions": 1,
+        "destinations": 2,
+        "uploads": 1,
+        "deliveries": 2,
+    }
     [upload] = get("/api/v1/uploads/recent", make_token(ada)).get_json()
-    assert (upload["sessionId"], upload["projectId"], upload["status"]) == (session, acme, "pending")
+    assert (upload["sessionId"], upload["projectId"], upload["status"]) == (
+        session,
+        acme,
+        "pending",
+    )
 
 
 def test_load_fixture_from_stdin(cli, db, get):
     """`-` reads the document from standard input."""
-    world, ada, acme, session = small_world()
+    world, ada, _, session = small_world()
     result = cli("load-fixture", "-", input=json.dumps(world.doc))
     assert result.exit_code == 0, result.output
     assert counts(db)["uploads"] == 1 and counts(db)["deliveries"] == 2
@@ -264,8 +303,16 @@ def test_load_fixture_may_reference_rows_already_loaded(cli, db, get):
     upload = second.upload(session, ["sent", "failed"])
     result = cli("load-fixture", "-", input=json.dumps(second.doc))
     assert result.exit_code == 0, result.output
-    assert counts(db) == {"users": 2, "projects": 2, "members": 1, "api_keys": 1,
-                          "upload_sessions": 1, "destinations": 2, "uploads": 1, "deliveries": 2}
+    assert counts(db) == {
+        "users": 2,
+        "projects": 2,
+        "members": 1,
+        "api_keys": 1,
+        "upload_sessions": 1,
+        "destinations": 2,
+        "uploads": 1,
+        "deliveries": 2,
+    }
     [row] = get("/api/v1/uploads/recent", make_token(grace)).get_json()
     assert (row["id"], row["status"]) == (upload, "partial")
 
@@ -283,7 +330,8 @@ def test_load_same_document_twice_fails_and_changes_nothing(cli, db):
 
 
 def test_load_fixture_rejects_delivery_to_a_destination_of_a_session_already_loaded(cli, db):
-    """Cross-session deliveries are refused even when the other session came from an earlier load."""
+    """Cross-session deliveries are refused even when the other session came from an
+    earlier load."""
     first = World()
     ada = first.user("Ada")
     acme = first.project(ada, "Acme")
@@ -303,10 +351,21 @@ def test_load_fixture_rejects_delivery_to_a_destination_of_a_session_already_loa
 
 # --- load-fixture: rejected documents --------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    "", "{not json", '{"users": []', "[]", "null", '"users"', "42", "true",
-    '[{"users": []}]',
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{not json",
+        '{"users": []',
+        "[]",
+        "null",
+        '"users"',
+        "42",
+        "true",
+        '[{"users": []}]',
+    ],
+)
 def test_load_fixture_rejects_non_documents(cli, db, text):
     """Text that is not JSON, or JSON that is not an object, is refused."""
     result = cli("load-fixture", "-", input=text)
@@ -354,6 +413,7 @@ def _set(path, value):
         for key in parents:
             target = target[key]
         target[last] = value
+
     return mutate
 
 
@@ -364,22 +424,26 @@ def _delete(path):
         for key in parents:
             target = target[key]
         del target[last]
+
     return mutate
 
 
 def _copy(source, destination):
     """Set the field at `destination` to the value at `source` (for duplicates and cross refs)."""
+
     def mutate(doc):
         value = doc
         for key in source:
             value = value[key]
         _set(destination, copy.deepcopy(value))(doc)
+
     return mutate
 
 
 def _append_copy(collection, index):
     def mutate(doc):
         doc[collection].append(copy.deepcopy(doc[collection][index]))
+
     return mutate
 
 
@@ -404,15 +468,23 @@ BAD_DOCUMENTS = {
     "api key without prefix": (_set(("apiKeys", 0, "key"), "sk_live_123"), "apiKeys[0].key"),
     "bad session status": (_set(("sessions", 0, "status"), "open"), "sessions[0].status"),
     "session status wrong case": (_set(("sessions", 1, "status"), "Active"), "sessions[1].status"),
-    "bad delivery status": (_set(UPLOAD0 + ("deliveries", 1, "status"), "delivered"),
-                            "uploads[0].deliveries[1].status"),
+    "bad delivery status": (
+        _set(UPLOAD0 + ("deliveries", 1, "status"), "delivered"),
+        "uploads[0].deliveries[1].status",
+    ),
     "bad upload source": (_set(UPLOAD0 + ("source",), "scanner"), "uploads[0].source"),
     "type Webhook": (_set(DEST0 + ("type",), "Webhook"), "sessions[0].destinations[0].type"),
     "type 1abc": (_set(DEST0 + ("type",), "1abc"), "sessions[0].destinations[0].type"),
     "type 33 chars": (_set(DEST0 + ("type",), "a" * 33), "sessions[0].destinations[0].type"),
     "type empty": (_set(DEST0 + ("type",), ""), "sessions[0].destinations[0].type"),
-    "type with hyphen": (_set(DEST0 + ("type",), "google-drive"), "sessions[0].destinations[0].type"),
-    "type trailing newline": (_set(DEST0 + ("type",), "webhook\n"), "sessions[0].destinations[0].type"),
+    "type with hyphen": (
+        _set(DEST0 + ("type",), "google-drive"),
+        "sessions[0].destinations[0].type",
+    ),
+    "type trailing newline": (
+        _set(DEST0 + ("type",), "webhook\n"),
+        "sessions[0].destinations[0].type",
+    ),
     "sizeBytes -1": (_set(UPLOAD0 + ("sizeBytes",), -1), "uploads[0].sizeBytes"),
     "sizeBytes 2**63": (_set(UPLOAD0 + ("sizeBytes",), 2**63), "uploads[0].sizeBytes"),
     "sizeBytes 1.5": (_set(UPLOAD0 + ("sizeBytes",), 1.5), "uploads[0].sizeBytes"),
@@ -421,31 +493,50 @@ BAD_DOCUMENTS = {
     "sizeBytes true": (_set(UPLOAD0 + ("sizeBytes",), True), "uploads[0].sizeBytes"),
     "isEncrypted 'yes'": (_set(UPLOAD0 + ("isEncrypted",), "yes"), "uploads[0].isEncrypted"),
     "isEncrypted 1": (_set(UPLOAD0 + ("isEncrypted",), 1), "uploads[0].isEncrypted"),
-    "longPollingEnabled 'false'": (_set(("sessions", 0, "longPollingEnabled"), "false"),
-                                   "sessions[0].longPollingEnabled"),
+    "longPollingEnabled 'false'": (
+        _set(("sessions", 0, "longPollingEnabled"), "false"),
+        "sessions[0].longPollingEnabled",
+    ),
     "tags not a list": (_set(("sessions", 0, "tags"), "wedding"), "sessions[0].tags"),
     "tag not a string": (_set(("sessions", 0, "tags", 1), 7), "sessions[0].tags[1]"),
     "owner does not exist": (_set(("projects", 0, "ownerId"), new_id()), "projects[0].ownerId"),
     "member user does not exist": (_set(("members", 0, "userId"), new_id()), "members[0].userId"),
-    "key project does not exist": (_set(("apiKeys", 0, "projectId"), new_id()),
-                                   "apiKeys[0].projectId"),
-    "session project does not exist": (_set(("sessions", 1, "projectId"), new_id()),
-                                       "sessions[1].projectId"),
-    "upload session does not exist": (_set(("uploads", 1, "sessionId"), new_id()),
-                                      "uploads[1].sessionId"),
-    "delivery destination does not exist": (_set(UPLOAD0 + ("deliveries", 0, "destinationId"),
-                                                 new_id()), "uploads[0].deliveries[0].destinationId"),
+    "key project does not exist": (
+        _set(("apiKeys", 0, "projectId"), new_id()),
+        "apiKeys[0].projectId",
+    ),
+    "session project does not exist": (
+        _set(("sessions", 1, "projectId"), new_id()),
+        "sessions[1].projectId",
+    ),
+    "upload session does not exist": (
+        _set(("uploads", 1, "sessionId"), new_id()),
+        "uploads[1].sessionId",
+    ),
+    "delivery destination does not exist": (
+        _set(UPLOAD0 + ("deliveries", 0, "destinationId"), new_id()),
+        "uploads[0].deliveries[0].destinationId",
+    ),
     "delivery to another session's destination": (
-        _copy(("sessions", 1, "destinations", 0, "id"), UPLOAD0 + ("deliveries", 1, "destinationId")),
-        "uploads[0].deliveries[1].destinationId"),
+        _copy(
+            ("sessions", 1, "destinations", 0, "id"), UPLOAD0 + ("deliveries", 1, "destinationId")
+        ),
+        "uploads[0].deliveries[1].destinationId",
+    ),
     "two deliveries to one destination": (
-        _copy(UPLOAD0 + ("deliveries", 0, "destinationId"), UPLOAD0 + ("deliveries", 1, "destinationId")),
-        "uploads[0].deliveries[1].destinationId"),
+        _copy(
+            UPLOAD0 + ("deliveries", 0, "destinationId"),
+            UPLOAD0 + ("deliveries", 1, "destinationId"),
+        ),
+        "uploads[0].deliveries[1].destinationId",
+    ),
     "duplicate user": (_append_copy("users", 0), "users[2].id"),
     "duplicate project": (_append_copy("projects", 0), "projects[1].id"),
     "duplicate session id": (_copy(("sessions", 0, "id"), ("sessions", 1, "id")), "sessions[1].id"),
-    "duplicate destination id": (_copy(DEST0 + ("id",), ("sessions", 1, "destinations", 0, "id")),
-                                 "sessions[1].destinations[0].id"),
+    "duplicate destination id": (
+        _copy(DEST0 + ("id",), ("sessions", 1, "destinations", 0, "id")),
+        "sessions[1].destinations[0].id",
+    ),
     "duplicate upload id": (_copy(UPLOAD0 + ("id",), ("uploads", 1, "id")), "uploads[1].id"),
     "duplicate api key id": (_append_copy("apiKeys", 0), "apiKeys[1].id"),
     "duplicate membership": (_append_copy("members", 0), "members[1]"),
@@ -507,6 +598,7 @@ def test_load_fixture_bad_reference_at_end_writes_nothing(cli, db):
 
 # --- create-api-key --------------------------------------------------------------------
 
+
 def _entropy_bits(secret):
     """A bound on the randomness a secret of this length and alphabet can carry."""
     if all(c in string.hexdigits for c in secret):
@@ -545,7 +637,7 @@ def test_create_api_key_prints_a_strong_key(cli, db):
     keys = {_created_key(cli, acme) for _ in range(3)}
     assert len(keys) == 3
     for key in keys:
-        assert _entropy_bits(key[len("aptr_"):]) >= 128, key
+        assert _entropy_bits(key[len("aptr_") :]) >= 128, key
 
 
 def test_create_api_key_works_with_scope_of_its_project(cli, db, get):
@@ -555,31 +647,41 @@ def test_create_api_key_works_with_scope_of_its_project(cli, db, get):
     key = _created_key(cli, acme)
     response = get("/api/v1/stats", key)
     assert response.status_code == 200, response.get_json()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     this_month = 2 if (NOW.year, NOW.month) == (now.year, now.month) else 0
     assert response.get_json() == {
-        "sessionsThisMonth": this_month, "sessionsTotal": 2, "imagesUploaded": 0,
-        "imagesDelivered": 0, "deliverySuccessRate": 0, "totalProjects": 1, "activeKeys": 1,
-        "topProjects": [{"id": acme, "name": "Acme", "sessions": 2}] if this_month else []}
+        "sessionsThisMonth": this_month,
+        "sessionsTotal": 2,
+        "imagesUploaded": 0,
+        "imagesDelivered": 0,
+        "deliverySuccessRate": 0,
+        "totalProjects": 1,
+        "activeKeys": 1,
+        "topProjects": [{"id": acme, "name": "Acme", "sessions": 2}] if this_month else [],
+    }
 
 
 def test_create_api_key_stores_no_plaintext(cli, db):
     world, acme = _key_world()
     load(cli, world)
     key = _created_key(cli, acme, "--name", "nightly export")
-    secret = key[len("aptr_"):]
-    rows = db.execute("SELECT t::text AS row, row_to_json(t)::text AS json FROM api_keys t "
-                      "WHERE name = 'nightly export'").fetchall()
+    secret = key[len("aptr_") :]
+    rows = db.execute(
+        "SELECT t::text AS row, row_to_json(t)::text AS json FROM api_keys t "
+        "WHERE name = 'nightly export'"
+    ).fetchall()
     assert len(rows) == 1
     dump = rows[0]["row"] + rows[0]["json"]
     # bytea columns print as hex, so look for the hex form too.
     for needle in (key, secret, key.encode().hex(), secret.encode().hex()):
         assert needle not in dump
     columns = db.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'api_keys'").fetchall()
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'api_keys'"
+    ).fetchall()
     for column in (c["column_name"] for c in columns):
-        values = db.execute(sql.SQL("SELECT {}::text AS v FROM api_keys").format(
-            sql.Identifier(column))).fetchall()
+        values = db.execute(
+            sql.SQL("SELECT {}::text AS v FROM api_keys").format(sql.Identifier(column))
+        ).fetchall()
         for value in (v["v"] or "" for v in values):
             assert secret not in value and secret.encode().hex() not in value, column
 
@@ -603,6 +705,7 @@ def test_create_api_key_bad_arguments_fail(cli, db, args):
 
 
 # --- issue-token -----------------------------------------------------------------------
+
 
 def _token_world():
     world = World()
@@ -671,6 +774,7 @@ def test_issue_token_bad_minutes_fail(cli, db, minutes):
 
 # --- demo-data -------------------------------------------------------------------------
 
+
 @pytest.fixture
 def demo_world(cli, db):
     result = cli("demo-data")
@@ -683,7 +787,7 @@ def test_demo_data_world_of_the_demo_user(demo_world, get):
     uploads = all_pages(get, "/api/v1/uploads", token)
     assert {row["status"] for row in uploads} == UPLOAD_STATUSES
     months = {row["createdAt"][:7] for row in all_pages(get, "/api/v1/sessions", token)}
-    this_month = datetime.now(timezone.utc).strftime("%Y-%m")
+    this_month = datetime.now(UTC).strftime("%Y-%m")
     assert this_month in months
     assert len(months - {this_month}) >= 3
     assert max(months) == this_month
@@ -713,18 +817,27 @@ def test_init_db_without_the_right_to_create_roles_warns_and_migrates(database_u
     server = psycopg.conninfo.make_conninfo(database_url, dbname="postgres")
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(owner)))
-        admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-            sql.Identifier(name), sql.Identifier(owner)))
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(owner)
+            )
+        )
     try:
         url = psycopg.conninfo.make_conninfo(database_url, dbname=name, user=owner)
-        done = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "init-db"],
-                              cwd=REPO, env={**os.environ, "DATABASE_URL": url},
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "app", "init-db"],
+            cwd=REPO,
+            env={**os.environ, "DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         assert "applied 0001_initial" in done.stdout
         assert "warning: read-only role apertur_api not set up" in done.stderr
     finally:
         with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
             admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(owner)))

@@ -15,8 +15,9 @@ DB = "postgresql://example/db"
 def env(monkeypatch, tmp_path):
     """A clean environment holding only DATABASE_URL; the dev secret goes to a temp file."""
     for name in list(config.os.environ):
-        if name.startswith(("DB_", "JWT_", "APERTUR_", "DATABASE_", "CORS_", "TRUSTED_", "METRICS_",
-                            "CURSOR_")):
+        if name.startswith(
+            ("DB_", "JWT_", "APERTUR_", "DATABASE_", "CORS_", "TRUSTED_", "METRICS_", "CURSOR_")
+        ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("DATABASE_URL", DB)
     monkeypatch.setattr(config, "DEV_SECRET_FILE", tmp_path / "jwt-secret")
@@ -26,10 +27,12 @@ def env(monkeypatch, tmp_path):
 def test_defaults(env):
     settings = load_settings()
     assert (settings.jwt_algorithm, settings.environment) == ("HS256", "development")
-    assert (settings.pool_min_size, settings.pool_max_size, settings.pool_timeout_seconds) == \
-        (1, 4, 3.0)
-    assert (settings.statement_timeout_ms, settings.idle_in_transaction_timeout_ms) == \
-        (2000, 10000)
+    assert (settings.pool_min_size, settings.pool_max_size, settings.pool_timeout_seconds) == (
+        1,
+        4,
+        3.0,
+    )
+    assert (settings.statement_timeout_ms, settings.idle_in_transaction_timeout_ms) == (2000, 10000)
     assert (settings.cors_origins, settings.trusted_proxies) == ((), 0)
     assert [str(n) for n in settings.metrics_allow] == ["127.0.0.1/32", "::1/128"]
     assert settings.jwt_config()["JWT_DECODE_ALGORITHMS"] == ["HS256"]
@@ -63,21 +66,24 @@ def test_development_generates_one_secret_and_keeps_it(env):
     assert oct(config.DEV_SECRET_FILE.stat().st_mode & 0o777) == "0o600"
 
 
-@pytest.mark.parametrize("variables, message", [
-    ({"DATABASE_URL": ""}, "DATABASE_URL is not set"),
-    ({"APERTUR_ENV": "staging"}, "APERTUR_ENV"),
-    ({"APERTUR_ENV": "production"}, "JWT_SECRET_KEY is required outside development"),
-    ({"JWT_ALGORITHM": "none"}, "JWT_ALGORITHM must be one of"),
-    ({"JWT_ALGORITHM": "RS256"}, "JWT_PUBLIC_KEY"),
-    ({"JWT_ALGORITHM": "ES256", "JWT_PUBLIC_KEY_FILE": "/nonexistent.pem"}, "cannot read"),
-    ({"DB_POOL_TIMEOUT_SECONDS": "soon"}, "must be a number"),
-    ({"DB_POOL_MAX_SIZE": "0"}, "at least 1"),
-    ({"DB_STATEMENT_TIMEOUT_MS": "1.5"}, "must be an integer"),
-    ({"CORS_ORIGINS": "*"}, "is not an origin"),
-    ({"CORS_ORIGINS": "dash.example.com"}, "is not an origin"),
-    ({"TRUSTED_PROXIES": "-1"}, "at least 0"),
-    ({"METRICS_ALLOW": "10.0.0.0/8, not-an-address"}, "METRICS_ALLOW"),
-])
+@pytest.mark.parametrize(
+    "variables, message",
+    [
+        ({"DATABASE_URL": ""}, "DATABASE_URL is not set"),
+        ({"APERTUR_ENV": "staging"}, "APERTUR_ENV"),
+        ({"APERTUR_ENV": "production"}, "JWT_SECRET_KEY is required outside development"),
+        ({"JWT_ALGORITHM": "none"}, "JWT_ALGORITHM must be one of"),
+        ({"JWT_ALGORITHM": "RS256"}, "JWT_PUBLIC_KEY"),
+        ({"JWT_ALGORITHM": "ES256", "JWT_PUBLIC_KEY_FILE": "/nonexistent.pem"}, "cannot read"),
+        ({"DB_POOL_TIMEOUT_SECONDS": "soon"}, "must be a number"),
+        ({"DB_POOL_MAX_SIZE": "0"}, "at least 1"),
+        ({"DB_STATEMENT_TIMEOUT_MS": "1.5"}, "must be an integer"),
+        ({"CORS_ORIGINS": "*"}, "is not an origin"),
+        ({"CORS_ORIGINS": "dash.example.com"}, "is not an origin"),
+        ({"TRUSTED_PROXIES": "-1"}, "at least 0"),
+        ({"METRICS_ALLOW": "10.0.0.0/8, not-an-address"}, "METRICS_ALLOW"),
+    ],
+)
 def test_bad_settings_refuse_to_start(env, variables, message):
     for name, value in variables.items():
         env.setenv(name, value)

@@ -35,9 +35,14 @@ def make_app(app):
 
 
 def preflight(client, origin=DASHBOARD, path="/api/v1/stats"):
-    return client.options(path, headers={"Origin": origin,
-                                         "Access-Control-Request-Method": "GET",
-                                         "Access-Control-Request-Headers": "authorization"})
+    return client.options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
 
 
 def test_cors_is_off_by_default(client, key):
@@ -52,8 +57,9 @@ def test_a_configured_origin_may_read_and_sees_the_id_and_timing_headers(make_ap
     response = client.get("/api/v1/stats", headers={**bearer(key), "Origin": DASHBOARD})
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == DASHBOARD
-    exposed = {h.strip().lower() for h in
-               response.headers["Access-Control-Expose-Headers"].split(",")}
+    exposed = {
+        h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")
+    }
     assert {"x-request-id", "server-timing"} <= exposed
     answer = preflight(client)
     assert answer.status_code == 204 and answer.get_data() == b""
@@ -73,11 +79,14 @@ def test_other_origins_unknown_paths_and_plain_options_are_not_helped(make_app, 
 
 @pytest.mark.parametrize("trusted, expected", [(0, "127.0.0.1"), (1, "203.0.113.7")])
 def test_client_address_comes_from_forwarded_for_only_behind_trusted_proxies(
-        make_app, key, caplog, trusted, expected):
+    make_app, key, caplog, trusted, expected
+):
     client = make_app(trusted_proxies=trusted)
     caplog.set_level(logging.INFO, logger="apertur")
-    client.get("/api/v1/stats", headers={**bearer(key), "X-Forwarded-For": "203.0.113.7",
-                                         "X-Request-Id": "proxied"})
+    client.get(
+        "/api/v1/stats",
+        headers={**bearer(key), "X-Forwarded-For": "203.0.113.7", "X-Request-Id": "proxied"},
+    )
     line = next(r for r in caplog.records if getattr(r, "requestId", None) == "proxied")
     assert line.clientAddress == expected
 
@@ -86,7 +95,13 @@ def test_one_trusted_proxy_ignores_addresses_spoofed_before_it(make_app, key, ca
     """nginx appends the real peer: with one trusted hop only the last entry counts."""
     client = make_app(trusted_proxies=1)
     caplog.set_level(logging.INFO, logger="apertur")
-    client.get("/api/v1/stats", headers={**bearer(key), "X-Request-Id": "spoof",
-                                         "X-Forwarded-For": "6.6.6.6, 198.51.100.9"})
+    client.get(
+        "/api/v1/stats",
+        headers={
+            **bearer(key),
+            "X-Request-Id": "spoof",
+            "X-Forwarded-For": "6.6.6.6, 198.51.100.9",
+        },
+    )
     line = next(r for r in caplog.records if getattr(r, "requestId", None) == "spoof")
     assert line.clientAddress == "198.51.100.9"

@@ -8,7 +8,7 @@ import math
 import random
 import string
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -19,7 +19,7 @@ from tests.builders import World
 from tests.conftest import ensure_loaded, make_token, ordered
 from tests.test_filters import SOURCES, Model, grow, moment
 
-UTC = timezone.utc
+UTC = UTC
 RESOURCES = ["sessions", "uploads"]
 PAGE_FIELDS = ["data", "total", "page", "pageSize", "totalPages"]
 T0 = datetime(2026, 4, 11, 17, 45, 3, 987654, tzinfo=UTC)
@@ -39,20 +39,38 @@ def build_tenant():
     gamma, delta = w.project(bob, "Gamma"), w.project(bob, "Delta")
     eps = w.project(eve, "Eps")
     w.member(gamma, ada)
-    keys = {"alpha": w.api_key(alpha), "alpha again": w.api_key(alpha, name="second"),
-            "delta": w.api_key(delta)}
+    keys = {
+        "alpha": w.api_key(alpha),
+        "alpha again": w.api_key(alpha, name="second"),
+        "delta": w.api_key(delta),
+    }
     rng = random.Random(62)
     grow(w, rng, [alpha, beta, gamma, alpha], 48, [2, 3, 4, 2, 3], T0)
     grow(w, rng, [delta], 14, [2, 3], T0 + timedelta(minutes=2))
     grow(w, rng, [eps], 6, [2], T0 + timedelta(days=1))
-    tied = [w.session([alpha, beta, gamma, delta][i % 4], created_at=TIE,
-                      status=["active", "completed"][i % 2], tags=["tied"],
-                      destinations=("webhook", "s3")) for i in range(12)]
+    tied = [
+        w.session(
+            [alpha, beta, gamma, delta][i % 4],
+            created_at=TIE,
+            status=["active", "completed"][i % 2],
+            tags=["tied"],
+            destinations=("webhook", "s3"),
+        )
+        for i in range(12)
+    ]
     for i in range(15):
-        w.upload(tied[i % 12], [["sent"], ["failed", "sent"], []][i % 3], created_at=TIE,
-                 source=SOURCES[i % 3])
-    t = SimpleNamespace(doc=w.doc, user=ada, model=Model(w.doc), projects={
-        "alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "eps": eps})
+        w.upload(
+            tied[i % 12],
+            [["sent"], ["failed", "sent"], []][i % 3],
+            created_at=TIE,
+            source=SOURCES[i % 3],
+        )
+    t = SimpleNamespace(
+        doc=w.doc,
+        user=ada,
+        model=Model(w.doc),
+        projects={"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "eps": eps},
+    )
     t.callers = {
         "ada": (make_token(ada), {alpha, beta, gamma}),
         "bob": (make_token(bob), {gamma, delta}),
@@ -98,8 +116,9 @@ def step(get, resource, credential, cursor, query=()):
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
     assert list(body) == ["data", "nextCursor"]
-    assert body["nextCursor"] is None or (isinstance(body["nextCursor"], str)
-                                          and body["nextCursor"])
+    assert body["nextCursor"] is None or (
+        isinstance(body["nextCursor"], str) and body["nextCursor"]
+    )
     return body
 
 
@@ -110,8 +129,15 @@ def walk(get, resource, credential, query=None, page_size=None, later=None):
     pages = [step(get, resource, credential, "", list((query or {}).items()) + size)]
     while pages[-1]["nextCursor"] is not None:
         assert len(pages) < 500
-        pages.append(step(get, resource, credential, pages[-1]["nextCursor"],
-                          list((later or {}).items()) + size))
+        pages.append(
+            step(
+                get,
+                resource,
+                credential,
+                pages[-1]["nextCursor"],
+                list((later or {}).items()) + size,
+            )
+        )
     return pages
 
 
@@ -121,25 +147,34 @@ def assert_pages(pages, rows, page_size):
     assert [row for page in pages for row in page["data"]] == rows
     assert ordered([row for page in pages for row in page["data"]]) == ordered(rows)
     assert [len(page["data"]) for page in pages] == (
-        [page_size] * (len(rows) // page_size) + ([len(rows) % page_size]
-                                                   if len(rows) % page_size else [])
-        or [0])
+        [page_size] * (len(rows) // page_size)
+        + ([len(rows) % page_size] if len(rows) % page_size else [])
+        or [0]
+    )
     assert [page["nextCursor"] is None for page in pages] == [False] * (len(pages) - 1) + [True]
 
 
 def assert_error(response, status, code, name=None):
     assert response.status_code == status, response.get_data(as_text=True)
     body = response.get_json()
-    assert list(body)[:2] == ["error", "message"] and set(body) <= {"error", "message",
-                                                                     "requestId"}, body
+    assert list(body)[:2] == ["error", "message"] and set(body) <= {
+        "error",
+        "message",
+        "requestId",
+    }, body
     assert body["error"] == code
     if name is not None:
         assert f"'{name}'" in body["message"], body
 
 
 def first_cursor(get, resource, caller, query=(), page_size=5):
-    body = step(get, resource, credential_of(caller), "",
-                list(dict(query).items()) + [("pageSize", str(page_size))])
+    body = step(
+        get,
+        resource,
+        credential_of(caller),
+        "",
+        list(dict(query).items()) + [("pageSize", str(page_size))],
+    )
     assert body["nextCursor"]
     return body["nextCursor"]
 
@@ -155,11 +190,16 @@ def test_the_scenario_discriminates():
     for resource in RESOURCES:
         times = [row["createdAt"] for row in expected(resource, "ada")]
         assert len(times) - len(set(times)) >= 10
-        assert any(row["projectId"] == P["delta"] for row in expected(resource, "bob")
-                   if row["createdAt"] < times[0])
-    tied_sessions = expected("sessions", "bob", {"from": TIE.isoformat(),
-                                                 "to": (TIE + timedelta(microseconds=1))
-                                                 .isoformat()})
+        assert any(
+            row["projectId"] == P["delta"]
+            for row in expected(resource, "bob")
+            if row["createdAt"] < times[0]
+        )
+    tied_sessions = expected(
+        "sessions",
+        "bob",
+        {"from": TIE.isoformat(), "to": (TIE + timedelta(microseconds=1)).isoformat()},
+    )
     assert {row["projectId"] for row in tied_sessions} == {P["gamma"], P["delta"]}
 
 
@@ -181,8 +221,9 @@ def test_an_empty_cursor_starts_a_walk(tenant, get, resource):
 @pytest.mark.parametrize("page_size", [3, 7, None, 1000], ids=["3", "7", "default", "1000"])
 @pytest.mark.parametrize("caller", ["ada", "bob", "key of alpha"])
 @pytest.mark.parametrize("resource", RESOURCES)
-def test_walking_every_page_gives_the_whole_list_once_in_order(tenant, get, resource, caller,
-                                                               page_size):
+def test_walking_every_page_gives_the_whole_list_once_in_order(
+    tenant, get, resource, caller, page_size
+):
     """For a user with several projects and for an API key, at every page size (1000 is
     clamped to 100), the pages together are exactly the model's list."""
     pages = walk(get, resource, credential_of(caller), page_size=page_size)
@@ -198,8 +239,11 @@ def test_page_size_is_clamped_to_100(tenant, get):
         assert body["nextCursor"] is not None
     for resource in RESOURCES:
         for size in ("0", "-1", "abc", "1.5"):
-            response = get(f"/api/v1/{resource}", credential_of("ada"),
-                           query_string={"cursor": "", "pageSize": size})
+            response = get(
+                f"/api/v1/{resource}",
+                credential_of("ada"),
+                query_string={"cursor": "", "pageSize": size},
+            )
             assert_error(response, 400, "invalid_parameter", "pageSize")
 
 
@@ -225,8 +269,7 @@ def test_an_exactly_full_last_page_has_a_null_cursor(tenant, get, resource):
     rows = expected(resource, "ada", window)
     n = len(rows)
     assert n % 3 == 0
-    for page_size, lengths in [(n, [n]), (n // 3, [n // 3] * 3), (n + 1, [n]),
-                               (n - 1, [n - 1, 1])]:
+    for page_size, lengths in [(n, [n]), (n // 3, [n // 3] * 3), (n + 1, [n]), (n - 1, [n - 1, 1])]:
         pages = walk(get, resource, credential_of("ada"), window, page_size)
         assert [len(page["data"]) for page in pages] == lengths
         assert pages[-1]["nextCursor"] is None
@@ -243,8 +286,10 @@ def test_nothing_to_walk_is_one_empty_page(tenant, get, resource):
     """A caller with no projects, or filters matching nothing: {data: [], nextCursor: null}."""
     assert step(get, resource, credential_of("nobody"), "") == {"data": [], "nextCursor": None}
     nothing = {"from": (T0 + timedelta(days=400)).isoformat()}
-    assert step(get, resource, credential_of("ada"), "", nothing) == {"data": [],
-                                                                      "nextCursor": None}
+    assert step(get, resource, credential_of("ada"), "", nothing) == {
+        "data": [],
+        "nextCursor": None,
+    }
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
@@ -257,8 +302,9 @@ def test_the_page_size_may_change_during_a_walk(tenant, get, resource):
     walked, n = body["data"], 0
     while body["nextCursor"]:
         n += 1
-        body = step(get, resource, credential, body["nextCursor"],
-                    {"pageSize": sizes[n % len(sizes)]})
+        body = step(
+            get, resource, credential, body["nextCursor"], {"pageSize": sizes[n % len(sizes)]}
+        )
         assert len(body["data"]) == min(sizes[n % len(sizes)], len(rows) - len(walked))
         walked += body["data"]
     assert walked == rows
@@ -272,8 +318,7 @@ def test_page_is_ignored_in_cursor_mode(tenant, get, resource):
     for page in ("1", "3", "2147483647"):
         first = step(get, resource, credential, "", {"page": page, "pageSize": 8})
         assert first["data"] == rows[:8]
-        second = step(get, resource, credential, first["nextCursor"], {"page": page,
-                                                                      "pageSize": 8})
+        second = step(get, resource, credential, first["nextCursor"], {"page": page, "pageSize": 8})
         assert second["data"] == rows[8:16]
 
 
@@ -285,8 +330,15 @@ def test_page_mode_is_unchanged(tenant, get, resource):
     assert response.status_code == 200
     body = response.get_json()
     assert list(body) == PAGE_FIELDS
-    assert ordered(body) == ordered({"data": rows[7:14], "total": len(rows), "page": 2,
-                                     "pageSize": 7, "totalPages": math.ceil(len(rows) / 7)})
+    assert ordered(body) == ordered(
+        {
+            "data": rows[7:14],
+            "total": len(rows),
+            "page": 2,
+            "pageSize": 7,
+            "totalPages": math.ceil(len(rows) / 7),
+        }
+    )
 
 
 # --- walks with filters ---------------------------------------------------------------------
@@ -296,25 +348,36 @@ WALK_FILTERS = {
         {"status": "expired,active"},
         {"projectId": P["alpha"], "tag": "wedding"},
         {"projectId": P["gamma"].upper(), "status": "completed,failed,pending"},
-        {"from": (T0 - timedelta(hours=4)).isoformat(),
-         "to": (T0 - timedelta(hours=1)).astimezone(timezone(timedelta(hours=3))).isoformat()},
+        {
+            "from": (T0 - timedelta(hours=4)).isoformat(),
+            "to": (T0 - timedelta(hours=1)).astimezone(timezone(timedelta(hours=3))).isoformat(),
+        },
     ],
     "uploads": [
         {"status": "partial,failed,pending"},
         {"source": "camera,url,dropbox,box", "destinationType": "webhook,s3"},
-        {"projectId": P["beta"], "status": "delivered,stored_only", "source": "camera,gallery,"
-                                                                              "url,box,dropbox"},
-        {"from": (T0 - timedelta(hours=5)).isoformat(), "to": TIE.isoformat(),
-         "destinationType": "webhook"},
+        {
+            "projectId": P["beta"],
+            "status": "delivered,stored_only",
+            "source": "camera,gallery,url,box,dropbox",
+        },
+        {
+            "from": (T0 - timedelta(hours=5)).isoformat(),
+            "to": TIE.isoformat(),
+            "destinationType": "webhook",
+        },
     ],
 }
 
 
 def reordered(query):
     """The same filters with every comma list in another order."""
-    return {name: ",".join(reversed(value.split(","))) if name in ("status", "source",
-                                                                    "destinationType")
-            else value for name, value in query.items()}
+    return {
+        name: ",".join(reversed(value.split(",")))
+        if name in ("status", "source", "destinationType")
+        else value
+        for name, value in query.items()
+    }
 
 
 @pytest.mark.parametrize("later", ["omitted", "repeated", "reordered"])
@@ -336,14 +399,20 @@ def test_a_filtered_walk_keeps_its_filters(tenant, get, resource, case, later):
 def test_an_api_key_walks_its_filtered_project(tenant, get, resource):
     """An API key's filtered walk (with its own projectId) is its filtered model list;
     another project's id is 404 in cursor mode too."""
-    query = ({"projectId": P["alpha"], "status": "active,expired"} if resource == "sessions"
-             else {"projectId": P["alpha"], "status": "partial,delivered,pending"})
+    query = (
+        {"projectId": P["alpha"], "status": "active,expired"}
+        if resource == "sessions"
+        else {"projectId": P["alpha"], "status": "partial,delivered,pending"}
+    )
     rows = expected(resource, "key of alpha", query)
     assert len(rows) > 3
     assert_pages(walk(get, resource, credential_of("key of alpha"), query, 3), rows, 3)
     for project in (P["beta"], P["delta"]):
-        response = get(f"/api/v1/{resource}", credential_of("key of alpha"),
-                       query_string={"cursor": "", "projectId": project})
+        response = get(
+            f"/api/v1/{resource}",
+            credential_of("key of alpha"),
+            query_string={"cursor": "", "projectId": project},
+        )
         assert_error(response, 404, "not_found")
 
 
@@ -353,33 +422,41 @@ def test_a_cursor_with_other_filters_is_400(tenant, get, resource):
     fewer, a filter on an unfiltered walk) are invalid_parameter naming 'cursor'."""
     if resource == "sessions":
         query = {"status": "active,expired", "tag": "wedding"}
-        others = [{"status": "active"}, {"status": "active,expired,failed", "tag": "wedding"},
-                  {"status": "active,expired"}, {"tag": "wedding"},
-                  {"status": "active,expired", "tag": "Wedding"},
-                  {"status": "active,expired", "tag": "wedding", "projectId": P["alpha"]},
-                  {"status": "active,expired", "tag": "wedding",
-                   "from": "2020-01-01T00:00:00Z"}]
+        others = [
+            {"status": "active"},
+            {"status": "active,expired,failed", "tag": "wedding"},
+            {"status": "active,expired"},
+            {"tag": "wedding"},
+            {"status": "active,expired", "tag": "Wedding"},
+            {"status": "active,expired", "tag": "wedding", "projectId": P["alpha"]},
+            {"status": "active,expired", "tag": "wedding", "from": "2020-01-01T00:00:00Z"},
+        ]
     else:
         query = {"source": "camera,url", "destinationType": "webhook"}
-        others = [{"source": "camera"}, {"source": "camera,url"},
-                  {"source": "camera,url", "destinationType": "webhook,s3"},
-                  {"source": "camera,url", "destinationType": "webhook", "status": "failed"},
-                  {"source": "camera,url", "destinationType": "webhook",
-                   "to": "2030-01-01T00:00:00Z"}]
+        others = [
+            {"source": "camera"},
+            {"source": "camera,url"},
+            {"source": "camera,url", "destinationType": "webhook,s3"},
+            {"source": "camera,url", "destinationType": "webhook", "status": "failed"},
+            {"source": "camera,url", "destinationType": "webhook", "to": "2030-01-01T00:00:00Z"},
+        ]
     filtered = first_cursor(get, resource, "ada", query)
     for other in others:
-        response = get(f"/api/v1/{resource}", credential_of("ada"),
-                       query_string={"cursor": filtered, **other})
+        response = get(
+            f"/api/v1/{resource}", credential_of("ada"), query_string={"cursor": filtered, **other}
+        )
         assert_error(response, 400, "invalid_parameter", "cursor")
     plain = first_cursor(get, resource, "ada")
     for other in others + [query, {"projectId": P["alpha"]}]:
-        response = get(f"/api/v1/{resource}", credential_of("ada"),
-                       query_string={"cursor": plain, **other})
+        response = get(
+            f"/api/v1/{resource}", credential_of("ada"), query_string={"cursor": plain, **other}
+        )
         assert_error(response, 400, "invalid_parameter", "cursor")
     # The same filters, or none, or empty values, go on.
-    for same in (query, reordered(query), {}, {name: "" for name in query}):
-        response = get(f"/api/v1/{resource}", credential_of("ada"),
-                       query_string={"cursor": filtered, **same})
+    for same in (query, reordered(query), {}, dict.fromkeys(query, "")):
+        response = get(
+            f"/api/v1/{resource}", credential_of("ada"), query_string={"cursor": filtered, **same}
+        )
         assert response.status_code == 200
 
 
@@ -389,8 +466,9 @@ def test_invalid_filters_beside_an_empty_cursor_are_400_naming_them(tenant, get,
     bad = [("status", "bogus"), ("projectId", "nope"), ("from", "2026-01-01")]
     bad += [("source", "fax")] if resource == "uploads" else [("tag", "a\x00")]
     for name, value in bad:
-        response = get(f"/api/v1/{resource}", credential_of("ada"),
-                       query_string={"cursor": "", name: value})
+        response = get(
+            f"/api/v1/{resource}", credential_of("ada"), query_string={"cursor": "", name: value}
+        )
         assert_error(response, 400, "invalid_parameter", name)
 
 
@@ -399,8 +477,9 @@ def test_invalid_filters_beside_an_empty_cursor_are_400_naming_them(tenant, get,
 
 def forged(resource, caller_kind, who, payload):
     """A cursor signed with another secret under the salt the service would use."""
-    return URLSafeSerializer("not-the-cursor-secret",
-                             salt=f"apertur.cursor.{resource}.{caller_kind}.{who}").dumps(payload)
+    return URLSafeSerializer(
+        "not-the-cursor-secret", salt=f"apertur.cursor.{resource}.{caller_kind}.{who}"
+    ).dumps(payload)
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
@@ -411,11 +490,14 @@ def test_foreign_cursors_are_400(tenant, get, resource):
     'cursor'."""
     other = "uploads" if resource == "sessions" else "sessions"
     rows = expected(resource, "ada")
-    payload = {"at": moment(rows[4]["createdAt"]).isoformat(), "id": rows[4]["id"],
-               "filters": {}}
+    payload = {"at": moment(rows[4]["createdAt"]).isoformat(), "id": rows[4]["id"], "filters": {}}
     refused = [
-        ("ada", "x"), ("ada", "0"), ("ada", "null"), ("ada", "." * 40),
-        ("ada", "a" * 300), ("ada", json.dumps(payload)),
+        ("ada", "x"),
+        ("ada", "0"),
+        ("ada", "null"),
+        ("ada", "." * 40),
+        ("ada", "a" * 300),
+        ("ada", json.dumps(payload)),
         ("ada", forged(resource, "user", TENANT.ada_id, payload)),
         ("ada", first_cursor(get, other, "ada")),
         ("ada", first_cursor(get, resource, "bob")),
@@ -427,15 +509,15 @@ def test_foreign_cursors_are_400(tenant, get, resource):
         ("key of alpha", first_cursor(get, other, "key of alpha")),
     ]
     for caller, cursor in refused:
-        response = get(f"/api/v1/{resource}", credential_of(caller),
-                       query_string={"cursor": cursor})
+        response = get(
+            f"/api/v1/{resource}", credential_of(caller), query_string={"cursor": cursor}
+        )
         assert_error(response, 400, "invalid_parameter", "cursor")
         if len(cursor) > 20:
             assert cursor not in response.get_data(as_text=True)
     # The same user with a newly issued token is the same caller: the walk goes on.
     cursor = first_cursor(get, resource, "ada", page_size=5)
-    body = step(get, resource, make_token(TENANT.ada_id, expires_in=7200), cursor,
-                {"pageSize": 5})
+    body = step(get, resource, make_token(TENANT.ada_id, expires_in=7200), cursor, {"pageSize": 5})
     assert body["data"] == rows[5:10]
 
 
@@ -444,8 +526,8 @@ def one_changed(cursor, index):
     the highest one (so the decoded bytes always change), or a letter for a dot."""
     char = cursor[index]
     if char not in URLSAFE:
-        return cursor[:index] + "A" + cursor[index + 1:]
-    return cursor[:index] + URLSAFE[URLSAFE.index(char) ^ 32] + cursor[index + 1:]
+        return cursor[:index] + "A" + cursor[index + 1 :]
+    return cursor[:index] + URLSAFE[URLSAFE.index(char) ^ 32] + cursor[index + 1 :]
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
@@ -462,8 +544,9 @@ def test_a_cursor_with_any_character_changed_is_refused(tenant, get, resource):
         response = get(f"/api/v1/{resource}", credential, query_string={"cursor": variant})
         assert_error(response, 400, "invalid_parameter", "cursor")
     # The unaltered cursor still goes on.
-    assert get(f"/api/v1/{resource}", credential, query_string={"cursor": cursor}
-               ).status_code == 200
+    assert (
+        get(f"/api/v1/{resource}", credential, query_string={"cursor": cursor}).status_code == 200
+    )
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
@@ -476,8 +559,9 @@ def test_a_cursor_with_its_last_character_changed_is_refused(tenant, get, resour
     for char in URLSAFE:
         if char != cursor[-1]:
             variant = cursor[:-1] + char
-            response = get(f"/api/v1/{resource}", credential_of("ada"),
-                           query_string={"cursor": variant})
+            response = get(
+                f"/api/v1/{resource}", credential_of("ada"), query_string={"cursor": variant}
+            )
             if response.status_code != 400:
                 accepted.append((variant[-1], response.status_code))
     assert accepted == [], f"cursor ending {cursor[-1]!r} also accepted ending with {accepted}"
@@ -487,8 +571,11 @@ def test_a_cursor_with_its_last_character_changed_is_refused(tenant, get, resour
 def test_a_cursor_given_twice_is_400(tenant, get, resource):
     """Two cursor parameters (even both empty) are invalid_parameter naming 'cursor'."""
     cursor = first_cursor(get, resource, "ada")
-    for pairs in ([("cursor", ""), ("cursor", "")], [("cursor", cursor), ("cursor", cursor)],
-                  [("cursor", ""), ("cursor", cursor)]):
+    for pairs in (
+        [("cursor", ""), ("cursor", "")],
+        [("cursor", cursor), ("cursor", cursor)],
+        [("cursor", ""), ("cursor", cursor)],
+    ):
         response = get(f"/api/v1/{resource}", credential_of("ada"), query_string=pairs)
         assert_error(response, 400, "invalid_parameter", "cursor")
 
@@ -500,12 +587,18 @@ def test_a_bad_credential_is_401_before_a_bad_cursor(tenant, get, resource, cred
     token of a user who does not exist, or a key that does not exist, with a garbage
     cursor, another caller's cursor, a cursor beside other filters, or two cursors."""
     cursor = first_cursor(get, resource, "ada", {"status": "failed"})
-    credential = {"none": None, "garbage": "garbage",
-                  "unknown user": make_token(str(uuid.uuid4())),
-                  "unknown key": "aptr_" + "0" * 64}[credential]
-    queries = {"garbage cursor": {"cursor": "garbage"}, "foreign cursor": {"cursor": cursor},
-               "other filters": {"cursor": cursor, "status": "pending"},
-               "two cursors": [("cursor", ""), ("cursor", "")]}
+    credential = {
+        "none": None,
+        "garbage": "garbage",
+        "unknown user": make_token(str(uuid.uuid4())),
+        "unknown key": "aptr_" + "0" * 64,
+    }[credential]
+    queries = {
+        "garbage cursor": {"cursor": "garbage"},
+        "foreign cursor": {"cursor": cursor},
+        "other filters": {"cursor": cursor, "status": "pending"},
+        "two cursors": [("cursor", ""), ("cursor", "")],
+    }
     answers = {}
     for name, query in queries.items():
         response = get(f"/api/v1/{resource}", credential, query_string=query)
@@ -525,8 +618,10 @@ def test_a_walk_stops_at_401_once_its_credential_is_gone(world, db, get):
     for n in range(5):
         world.session(project, created_at=T0 - timedelta(minutes=n))
     world.load()
-    cursors = {credential: step(get, "sessions", credential, "", {"pageSize": 2})["nextCursor"]
-               for credential in (key, make_token(owner))}
+    cursors = {
+        credential: step(get, "sessions", credential, "", {"pageSize": 2})["nextCursor"]
+        for credential in (key, make_token(owner))
+    }
     db.execute("UPDATE api_keys SET revoked_at = now() - interval '1 second'")
     db.execute("DELETE FROM members")
     db.execute("DELETE FROM upload_sessions")
@@ -544,24 +639,48 @@ def test_a_walk_stops_at_401_once_its_credential_is_gone(world, db, get):
 def insert_by_sql(db, doc, project_of_session):
     """Write a document's sessions and uploads with plain INSERTs (no loader)."""
     for s in doc["sessions"]:
-        db.execute("INSERT INTO upload_sessions (id, project_id, created_at, expires_at, status,"
-                   " tags, long_polling_enabled) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                   [s["id"], s["projectId"], s["createdAt"], s["expiresAt"], s["status"],
-                    s["tags"], s["longPollingEnabled"]])
+        db.execute(
+            "INSERT INTO upload_sessions (id, project_id, created_at, expires_at, status,"
+            " tags, long_polling_enabled) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [
+                s["id"],
+                s["projectId"],
+                s["createdAt"],
+                s["expiresAt"],
+                s["status"],
+                s["tags"],
+                s["longPollingEnabled"],
+            ],
+        )
         for d in s["destinations"]:
-            db.execute("INSERT INTO destinations (id, session_id, type) VALUES (%s, %s, %s)",
-                       [d["id"], s["id"], d["type"]])
+            db.execute(
+                "INSERT INTO destinations (id, session_id, type) VALUES (%s, %s, %s)",
+                [d["id"], s["id"], d["type"]],
+            )
     for u in doc["uploads"]:
         project = project_of_session[u["sessionId"]]
-        db.execute("INSERT INTO uploads (id, session_id, project_id, filename, size_bytes,"
-                   " mime_type, source, is_encrypted, created_at)"
-                   " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                   [u["id"], u["sessionId"], project, u["filename"], u["sizeBytes"],
-                    u["mimeType"], u["source"], u["isEncrypted"], u["createdAt"]])
+        db.execute(
+            "INSERT INTO uploads (id, session_id, project_id, filename, size_bytes,"
+            " mime_type, source, is_encrypted, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                u["id"],
+                u["sessionId"],
+                project,
+                u["filename"],
+                u["sizeBytes"],
+                u["mimeType"],
+                u["source"],
+                u["isEncrypted"],
+                u["createdAt"],
+            ],
+        )
         for d in u["deliveries"]:
-            db.execute("INSERT INTO deliveries (upload_id, destination_id, session_id,"
-                       " project_id, status) VALUES (%s, %s, %s, %s, %s)",
-                       [u["id"], d["destinationId"], u["sessionId"], project, d["status"]])
+            db.execute(
+                "INSERT INTO deliveries (upload_id, destination_id, session_id,"
+                " project_id, status) VALUES (%s, %s, %s, %s, %s)",
+                [u["id"], d["destinationId"], u["sessionId"], project, d["status"]],
+            )
 
 
 def add_rows(later, resource, projects, session_of, moments, ids=None, **attrs):
@@ -569,18 +688,28 @@ def add_rows(later, resource, projects, session_of, moments, ids=None, **attrs):
     for n, at in enumerate(moments):
         id = ids[n] if ids else None
         if resource == "sessions":
-            later.session(projects[n % len(projects)], created_at=at, id=id,
-                          status=attrs.get("status", ["active", "completed"][n % 2]))
+            later.session(
+                projects[n % len(projects)],
+                created_at=at,
+                id=id,
+                status=attrs.get("status", ["active", "completed"][n % 2]),
+            )
         else:
-            later.upload(session_of(n), ["sent"], created_at=at, id=id,
-                         source=attrs.get("source", ["camera", "url"][n % 2]))
+            later.upload(
+                session_of(n),
+                ["sent"],
+                created_at=at,
+                id=id,
+                source=attrs.get("source", ["camera", "url"][n % 2]),
+            )
 
 
 @pytest.mark.parametrize("filtered", [False, True], ids=["unfiltered", "filtered"])
 @pytest.mark.parametrize("writer", ["loader", "sql"])
 @pytest.mark.parametrize("resource", RESOURCES)
-def test_rows_inserted_during_a_walk_are_never_skipped_or_repeated(world, db, get, resource,
-                                                                   writer, filtered):
+def test_rows_inserted_during_a_walk_are_never_skipped_or_repeated(
+    world, db, get, resource, writer, filtered
+):
     """Midway through a walk (of two projects, with tied createdAt values) rows are
     inserted: newer than everything, inside the range already walked (one with the
     cursor's own createdAt and a higher id), and ahead of the cursor (one with its
@@ -589,21 +718,28 @@ def test_rows_inserted_during_a_walk_are_never_skipped_or_repeated(world, db, ge
     owner = world.user("Owner")
     projects = [world.project(owner, "One"), world.project(owner, "Two")]
     key = world.api_key(projects[0])
-    sessions = [world.session(projects[n % 2], destinations=("webhook",),
-                              created_at=T0 - timedelta(hours=10) - timedelta(seconds=n))
-                for n in range(4)]
+    sessions = [
+        world.session(
+            projects[n % 2],
+            destinations=("webhook",),
+            created_at=T0 - timedelta(hours=10) - timedelta(seconds=n),
+        )
+        for n in range(4)
+    ]
     start = T0 - timedelta(minutes=1)
     for n in range(26):
         at = start - timedelta(minutes=n - n % 3)  # threes share a createdAt
         if resource == "sessions":
             world.session(projects[n % 2], created_at=at, status=["active", "completed"][n % 2])
         else:
-            world.upload(sessions[n % 4], ["sent"], created_at=at,
-                         source=["camera", "url"][n % 2])
+            world.upload(sessions[n % 4], ["sent"], created_at=at, source=["camera", "url"][n % 2])
     world.load()
     model = Model(world.doc)
-    query = ({"status": "active"} if resource == "sessions" else {"source": "camera"}
-             ) if filtered else {}
+    query = (
+        ({"status": "active"} if resource == "sessions" else {"source": "camera"})
+        if filtered
+        else {}
+    )
     scope = set(projects)
     before = model.rows(resource, scope, query)
     assert len(before) >= 13
@@ -620,28 +756,55 @@ def test_rows_inserted_during_a_walk_are_never_skipped_or_repeated(world, db, ge
 
     later = World()
     if resource == "uploads":  # a session for the new uploads (no row of the walk)
-        extra = later.session(projects[1], created_at=T0 - timedelta(days=3),
-                              destinations=("webhook",))
+        extra = later.session(
+            projects[1], created_at=T0 - timedelta(days=3), destinations=("webhook",)
+        )
 
     def session_of(n):
         return extra
 
     match = {"status": "active"} if resource == "sessions" else {"source": "camera"}
-    add_rows(later, resource, projects, session_of,
-             [T0 + timedelta(minutes=n) for n in range(1, 4)], **match)
-    add_rows(later, resource, projects, session_of,
-             [newest - (newest - last_at) * k / 4 for k in (1, 2, 3)], **match)
-    add_rows(later, resource, projects, session_of, [last_at, last_at],
-             ids=["ffffffff-ffff-4fff-bfff-ffffffffffff", "00000000-0000-4000-8000-000000000000"],
-             **match)
-    add_rows(later, resource, projects, session_of,
-             [last_at - timedelta(seconds=30), last_at - timedelta(minutes=7, seconds=30)],
-             **match)
+    add_rows(
+        later,
+        resource,
+        projects,
+        session_of,
+        [T0 + timedelta(minutes=n) for n in range(1, 4)],
+        **match,
+    )
+    add_rows(
+        later,
+        resource,
+        projects,
+        session_of,
+        [newest - (newest - last_at) * k / 4 for k in (1, 2, 3)],
+        **match,
+    )
+    add_rows(
+        later,
+        resource,
+        projects,
+        session_of,
+        [last_at, last_at],
+        ids=["ffffffff-ffff-4fff-bfff-ffffffffffff", "00000000-0000-4000-8000-000000000000"],
+        **match,
+    )
+    add_rows(
+        later,
+        resource,
+        projects,
+        session_of,
+        [last_at - timedelta(seconds=30), last_at - timedelta(minutes=7, seconds=30)],
+        **match,
+    )
     if writer == "loader":
         load_fixture(db, later.doc)
     else:
-        insert_by_sql(db, later.doc, {s["id"]: s["projectId"]
-                                      for s in world.doc["sessions"] + later.doc["sessions"]})
+        insert_by_sql(
+            db,
+            later.doc,
+            {s["id"]: s["projectId"] for s in world.doc["sessions"] + later.doc["sessions"]},
+        )
     model.add(later.doc)
     exact.update({entry["id"]: moment(entry["createdAt"]) for entry in later.doc[resource]})
     after = model.rows(resource, scope, query)
@@ -652,8 +815,7 @@ def test_rows_inserted_during_a_walk_are_never_skipped_or_repeated(world, db, ge
     assert [row for page in fresh for row in page["data"]] == after
 
     while pages[-1]["nextCursor"] is not None:
-        pages.append(step(get, resource, credential, pages[-1]["nextCursor"],
-                          {"pageSize": "4"}))
+        pages.append(step(get, resource, credential, pages[-1]["nextCursor"], {"pageSize": "4"}))
     walked = [row for page in pages for row in page["data"]]
     assert len({row["id"] for row in walked}) == len(walked)
     ahead = [row for row in after if (exact[row["id"]], row["id"]) < position]

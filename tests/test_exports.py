@@ -30,11 +30,21 @@ SIZES = {"acme": 200, "beta": 100, "gamma": 7, "other": 20}
 SESSION_STATUSES = ["active", "pending", "completed", "failed", "expired"]
 TAGS = [None, [], ["wedding"], ["a,b", 'say "hi"', "plain"], ["wedding", "x;y"]]
 DESTINATIONS = [("webhook", "s3"), ("s3",), (), ("google_drive", "webhook", "s3")]
-OUTCOMES = [["sent", "failed", "pending"], ["pending", "pending", "sent"],
-            ["failed", "failed", "failed"], ["sent", "sent", "sent"], ["failed", "sent", "sent"]]
+OUTCOMES = [
+    ["sent", "failed", "pending"],
+    ["pending", "pending", "sent"],
+    ["failed", "failed", "failed"],
+    ["sent", "sent", "sent"],
+    ["failed", "sent", "sent"],
+]
 SOURCES = ["camera", "gallery", "url", "google_drive", "dropbox"]
-SPECIAL_FILENAMES = ['a,b "c"\nd.jpg', "two\r\nlines.png", "Привет 📷 é.heic",
-                     '"quoted".jpg', "semi;colon.jpg"]
+SPECIAL_FILENAMES = [
+    'a,b "c"\nd.jpg',
+    "two\r\nlines.png",
+    "Привет 📷 é.heic",
+    '"quoted".jpg',
+    "semi;colon.jpg",
+]
 
 
 def build_tenant():
@@ -46,8 +56,9 @@ def build_tenant():
     t = SimpleNamespace(doc=w.doc)
     ada, grace = w.user("Ada"), w.user("Grace")
     t.user = ada
-    t.projects = {name: w.project(grace if name == "other" else ada, name.title())
-                  for name in SIZES}
+    t.projects = {
+        name: w.project(grace if name == "other" else ada, name.title()) for name in SIZES
+    }
     t.jwt, t.grace_jwt = make_token(ada), make_token(grace)
     t.acme_key = w.api_key(t.projects["acme"])
     t.revoked_key = w.api_key(t.projects["acme"], revoked_at=NOW - timedelta(seconds=5))
@@ -59,10 +70,17 @@ def build_tenant():
     for i, label in enumerate(labels):
         created = base - timedelta(seconds=i // 7, microseconds=(i % 7) % 3 * 10)
         expires = NOW + timedelta(days=1) if i % 4 else NOW - timedelta(hours=1)
-        sessions[label].append(w.session(
-            t.projects[label], created_at=created, expires_at=expires,
-            status=SESSION_STATUSES[i % 5], tags=TAGS[i % 5], long_polling=bool(i % 2),
-            destinations=DESTINATIONS[i % 4]))
+        sessions[label].append(
+            w.session(
+                t.projects[label],
+                created_at=created,
+                expires_at=expires,
+                status=SESSION_STATUSES[i % 5],
+                tags=TAGS[i % 5],
+                long_polling=bool(i % 2),
+                destinations=DESTINATIONS[i % 4],
+            )
+        )
     rng.shuffle(labels)
     specials = iter(SPECIAL_FILENAMES)
     for j, label in enumerate(labels):
@@ -71,11 +89,16 @@ def build_tenant():
         filename = f"IMG_{j:04d}.jpg"
         if label == "acme" and j % 3 == 0:
             filename = next(specials, filename)
-        w.upload(session, OUTCOMES[j % 5][:destinations],
-                 created_at=base + timedelta(hours=1, seconds=-(j // 7),
-                                             microseconds=-(j % 7) % 3 * 10),
-                 filename=filename, size=j * 1000 + 7, mime=["image/jpeg", "image/png"][j % 2],
-                 source=SOURCES[j % 5], encrypted=j % 5 == 0)
+        w.upload(
+            session,
+            OUTCOMES[j % 5][:destinations],
+            created_at=base + timedelta(hours=1, seconds=-(j // 7), microseconds=-(j % 7) % 3 * 10),
+            filename=filename,
+            size=j * 1000 + 7,
+            mime=["image/jpeg", "image/png"][j % 2],
+            source=SOURCES[j % 5],
+            encrypted=j % 5 == 0,
+        )
     t.model = Model(w.doc)
     t.mine = {t.projects[name] for name in ("acme", "beta", "gamma")}
     return t
@@ -91,9 +114,12 @@ def client(app):
 def get(client):
     """conftest's get, reading every answer whole at once (a stream left unread would end
     in another test), with `was_streamed` telling whether it came as a stream."""
+
     def call(path, credential=None, headers=None, **kwargs):
-        headers = {**({"Authorization": f"Bearer {credential}"} if credential else {}),
-                   **(headers or {})}
+        headers = {
+            **({"Authorization": f"Bearer {credential}"} if credential else {}),
+            **(headers or {}),
+        }
         response = client.get(path, headers=headers, **kwargs)
         response.was_streamed = response.is_streamed
         response.get_data()
@@ -122,13 +148,13 @@ def cell(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ";".join(f"{v['type']}:{v['count']}" if isinstance(v, dict) else v
-                        for v in value)
+        return ";".join(f"{v['type']}:{v['count']}" if isinstance(v, dict) else v for v in value)
     return str(value)
 
 
 def rfc4180(fields, rows):
     """The CSV document RFC 4180 gives for these rows, quoting only where needed."""
+
     def field(text):
         return f'"{text.replace(chr(34), chr(34) * 2)}"' if re.search('[,"\r\n]', text) else text
 
@@ -142,14 +168,17 @@ def ndjson(rows):
 
 def export(get, resource, credential, fmt="ndjson", query=None, headers=None):
     """An export by ?format; returns the response, checked to be a streamed attachment."""
-    response = get(f"/api/v1/{resource}", credential, headers=headers or {},
-                   query_string={"format": fmt, **(query or {})})
+    response = get(
+        f"/api/v1/{resource}",
+        credential,
+        headers=headers or {},
+        query_string={"format": fmt, **(query or {})},
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.was_streamed
     # The exact header, charset included, is test_export_content_type_is_exact's.
     assert response.mimetype == ("text/csv" if fmt == "csv" else NDJSON_TYPE)
-    assert response.headers["Content-Disposition"] == \
-        f'attachment; filename="{resource}.{fmt}"'
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{resource}.{fmt}"'
     assert "ETag" not in response.headers
     return response
 
@@ -158,18 +187,25 @@ def ndjson_rows(response):
     """The objects of an NDJSON body, each line checked to be newline-terminated JSON."""
     body = response.get_data()
     assert body == b"" or body.endswith(b"\n")
-    return [json.loads(line, object_pairs_hook=lambda pairs: [tuple(p) for p in pairs])
-            for line in body.split(b"\n")[:-1]]
+    return [
+        json.loads(line, object_pairs_hook=lambda pairs: [tuple(p) for p in pairs])
+        for line in body.split(b"\n")[:-1]
+    ]
 
 
 # --- the whole export, compared with the model ---------------------------------------------
 
 
 @pytest.mark.parametrize("resource", ["sessions", "uploads"])
-@pytest.mark.parametrize("query, headers, content_type", [
-    ({"format": "csv"}, {}, CSV_TYPE), ({}, {"Accept": "text/csv"}, CSV_TYPE),
-    ({"format": "ndjson"}, {}, NDJSON_TYPE), ({}, {"Accept": "application/x-ndjson"},
-                                              NDJSON_TYPE)])
+@pytest.mark.parametrize(
+    "query, headers, content_type",
+    [
+        ({"format": "csv"}, {}, CSV_TYPE),
+        ({}, {"Accept": "text/csv"}, CSV_TYPE),
+        ({"format": "ndjson"}, {}, NDJSON_TYPE),
+        ({}, {"Accept": "application/x-ndjson"}, NDJSON_TYPE),
+    ],
+)
 def test_export_content_type_is_exact(get, tenant, resource, query, headers, content_type):
     """Content-Type is exactly `text/csv; charset=utf-8` or `application/x-ndjson`
     (one charset parameter, not two)."""
@@ -190,8 +226,10 @@ def test_ndjson_export_is_every_row_exactly_as_the_lists_give_it(get, tenant, re
     for page in range(1, 5):
         listed = get(f"/api/v1/{resource}?pageSize=100&page={page}", tenant.jwt)
         assert listed.get_data() == (
-            b'{"data":[' + b",".join(lines[(page - 1) * 100:page * 100])
-            + b'],"total":307,"page":%d,"pageSize":100,"totalPages":4}' % page)
+            b'{"data":['
+            + b",".join(lines[(page - 1) * 100 : page * 100])
+            + b'],"total":307,"page":%d,"pageSize":100,"totalPages":4}' % page
+        )
     assert lines == [compact(row) for row in expected]
 
 
@@ -204,8 +242,9 @@ def test_csv_export_is_rfc_4180_of_every_row(get, tenant, resource):
     body = response.get_data()
     assert body == rfc4180(FIELDS[resource], expected)
     parsed = list(csv.reader(io.StringIO(body.decode("utf-8"), newline="")))
-    assert parsed == [FIELDS[resource]] + [[cell(row[name]) for name in FIELDS[resource]]
-                                          for row in expected]
+    assert parsed == [FIELDS[resource]] + [
+        [cell(row[name]) for name in FIELDS[resource]] for row in expected
+    ]
 
 
 def test_csv_quotes_commas_quotes_and_line_breaks(get, tenant):
@@ -215,8 +254,13 @@ def test_csv_quotes_commas_quotes_and_line_breaks(get, tenant):
     assert ',"a,b;say ""hi"";plain",' in sessions
     assert ",wedding;x;y," in sessions
     uploads = export(get, "uploads", tenant.jwt, "csv").get_data().decode()
-    for name in ('"a,b ""c""\nd.jpg"', '"two\r\nlines.png"', ",Привет 📷 é.heic,",
-                 '"""quoted"".jpg"', ",semi;colon.jpg,"):
+    for name in (
+        '"a,b ""c""\nd.jpg"',
+        '"two\r\nlines.png"',
+        ",Привет 📷 é.heic,",
+        '"""quoted"".jpg"',
+        ",semi;colon.jpg,",
+    ):
         assert name in uploads, name
     rows = list(csv.DictReader(io.StringIO(uploads, newline="")))
     assert {r["filename"] for r in rows} >= set(SPECIAL_FILENAMES)
@@ -230,8 +274,9 @@ def test_ndjson_keeps_special_characters_on_one_line(get, tenant):
     rows = ndjson_rows(export(get, "uploads", tenant.jwt))
     names = {dict(row)["filename"] for row in rows}
     assert set(SPECIAL_FILENAMES) <= names
-    tags = {tuple(dict(row)["tags"] or ()) for row in
-            ndjson_rows(export(get, "sessions", tenant.jwt))}
+    tags = {
+        tuple(dict(row)["tags"] or ()) for row in ndjson_rows(export(get, "sessions", tenant.jwt))
+    }
     assert ("a,b", 'say "hi"', "plain") in tags and () in tags
 
 
@@ -257,16 +302,17 @@ def test_exports_of_exact_batch_multiples_and_less(get, tenant, resource, fmt, p
 def test_api_key_export_is_its_project_alone(get, tenant, resource):
     """An API key exports exactly its project's 200 rows."""
     expected = rows_of(tenant, resource, {tenant.projects["acme"]})
-    assert ndjson_rows(export(get, resource, tenant.acme_key)) == \
-        [ordered(row) for row in expected]
+    assert ndjson_rows(export(get, resource, tenant.acme_key)) == [ordered(row) for row in expected]
 
 
 @pytest.mark.parametrize("resource", ["sessions", "uploads"])
 def test_empty_export_is_the_header_alone(get, tenant, resource):
     """No matching row: CSV is the header line, NDJSON an empty body."""
     later = {"from": iso(NOW + timedelta(days=1))}
-    assert export(get, resource, tenant.jwt, "csv", later).get_data() == \
-        (",".join(FIELDS[resource]) + "\r\n").encode()
+    assert (
+        export(get, resource, tenant.jwt, "csv", later).get_data()
+        == (",".join(FIELDS[resource]) + "\r\n").encode()
+    )
     assert export(get, resource, tenant.jwt, "ndjson", later).get_data() == b""
 
 
@@ -275,8 +321,11 @@ def test_empty_export_is_the_header_alone(get, tenant, resource):
 
 def window(t, resource):
     """A from/to window whose edges are rows' exact createdAt (microseconds included)."""
-    entries = sorted((e for e in t.doc[resource] if t.model.project_of(e) in t.mine),
-                     key=lambda e: (moment(e["createdAt"]), e["id"]), reverse=True)
+    entries = sorted(
+        (e for e in t.doc[resource] if t.model.project_of(e) in t.mine),
+        key=lambda e: (moment(e["createdAt"]), e["id"]),
+        reverse=True,
+    )
     return moment(entries[250]["createdAt"]), moment(entries[40]["createdAt"])
 
 
@@ -286,10 +335,11 @@ def session_filters(t):
         ({"status": "expired"}, lambda e, r: r["status"] == "expired"),
         ({"status": "active,completed"}, lambda e, r: r["status"] in ("active", "completed")),
         ({"tag": "a,b"}, lambda e, r: "a,b" in (r["tags"] or [])),
-        ({"tag": "wedding", "projectId": t.projects["acme"]},
-         lambda e, r: "wedding" in (r["tags"] or []) and r["projectId"] == t.projects["acme"]),
-        ({"from": iso(start), "to": iso(end)},
-         lambda e, r: start <= moment(e["createdAt"]) < end),
+        (
+            {"tag": "wedding", "projectId": t.projects["acme"]},
+            lambda e, r: "wedding" in (r["tags"] or []) and r["projectId"] == t.projects["acme"],
+        ),
+        ({"from": iso(start), "to": iso(end)}, lambda e, r: start <= moment(e["createdAt"]) < end),
     ]
 
 
@@ -299,14 +349,24 @@ def upload_filters(t):
         ({"status": "failed,partial"}, lambda e, r: r["status"] in ("failed", "partial")),
         ({"status": "stored_only"}, lambda e, r: r["status"] == "stored_only"),
         ({"source": "gallery,url"}, lambda e, r: r["source"] in ("gallery", "url")),
-        ({"destinationType": "google_drive"},
-         lambda e, r: "google_drive" in t.model.delivery_types(e)),
-        ({"destinationType": "s3", "status": "delivered", "source": "camera"},
-         lambda e, r: "s3" in t.model.delivery_types(e) and r["status"] == "delivered"
-         and r["source"] == "camera"),
-        ({"from": iso(start), "to": iso(end), "projectId": t.projects["beta"]},
-         lambda e, r: start <= moment(e["createdAt"]) < end
-         and r["projectId"] == t.projects["beta"]),
+        (
+            {"destinationType": "google_drive"},
+            lambda e, r: "google_drive" in t.model.delivery_types(e),
+        ),
+        (
+            {"destinationType": "s3", "status": "delivered", "source": "camera"},
+            lambda e, r: (
+                "s3" in t.model.delivery_types(e)
+                and r["status"] == "delivered"
+                and r["source"] == "camera"
+            ),
+        ),
+        (
+            {"from": iso(start), "to": iso(end), "projectId": t.projects["beta"]},
+            lambda e, r: (
+                start <= moment(e["createdAt"]) < end and r["projectId"] == t.projects["beta"]
+            ),
+        ),
     ]
 
 
@@ -327,13 +387,20 @@ def test_every_list_filter_applies_to_the_export(get, tenant, resource):
 @pytest.mark.parametrize("resource", ["sessions", "uploads"])
 def test_page_page_size_and_cursor_are_ignored(get, tenant, resource):
     """?page, ?pageSize and a cursor (even one of a filtered walk) do not trim the export."""
-    walk = get(f"/api/v1/{resource}", tenant.jwt, query_string={
-        "cursor": "", "pageSize": "5", "projectId": tenant.projects["gamma"]}).get_json()
+    walk = get(
+        f"/api/v1/{resource}",
+        tenant.jwt,
+        query_string={"cursor": "", "pageSize": "5", "projectId": tenant.projects["gamma"]},
+    ).get_json()
     cursor = walk["nextCursor"]
     assert cursor
     expected = [ordered(row) for row in rows_of(tenant, resource)]
-    for query in ({"page": "3", "pageSize": "5"}, {"cursor": cursor}, {"cursor": ""},
-                  {"page": "999", "pageSize": "100", "cursor": cursor}):
+    for query in (
+        {"page": "3", "pageSize": "5"},
+        {"cursor": cursor},
+        {"cursor": ""},
+        {"page": "999", "pageSize": "100", "cursor": cursor},
+    ):
         assert ndjson_rows(export(get, resource, tenant.jwt, "ndjson", query)) == expected
 
 
@@ -367,8 +434,13 @@ def test_format_and_accept_choose_the_answer(get, tenant, resource, query, heade
     if kind == "json":
         assert response.headers["Content-Type"] == "application/json"
         assert "Content-Disposition" not in response.headers and response.headers["ETag"]
-        assert response.get_json() == {"data": expected[:20], "total": 307, "page": 1,
-                                       "pageSize": 20, "totalPages": 16}
+        assert response.get_json() == {
+            "data": expected[:20],
+            "total": 307,
+            "page": 1,
+            "pageSize": 20,
+            "totalPages": 16,
+        }
     elif kind == "csv":
         assert response.mimetype == "text/csv"
         assert response.get_data() == rfc4180(FIELDS[resource], expected)
@@ -376,8 +448,9 @@ def test_format_and_accept_choose_the_answer(get, tenant, resource, query, heade
         assert response.headers["Content-Type"] == NDJSON_TYPE
         assert ndjson_rows(response) == [ordered(row) for row in expected]
     if kind != "json":
-        assert response.headers["Content-Disposition"] == \
-            f'attachment; filename="{resource}.{kind}"'
+        assert (
+            response.headers["Content-Disposition"] == f'attachment; filename="{resource}.{kind}"'
+        )
         assert "ETag" not in response.headers
 
 
@@ -385,8 +458,10 @@ def test_format_and_accept_choose_the_answer(get, tenant, resource, query, heade
 def test_an_export_ignores_if_none_match(get, tenant, resource):
     """A stream has no ETag to match: If-None-Match: * still gets the whole export."""
     expected = [ordered(row) for row in rows_of(tenant, resource)]
-    assert ndjson_rows(export(get, resource, tenant.jwt, "ndjson",
-                              headers={"If-None-Match": "*"})) == expected
+    assert (
+        ndjson_rows(export(get, resource, tenant.jwt, "ndjson", headers={"If-None-Match": "*"}))
+        == expected
+    )
 
 
 # --- errors are JSON, not streams -----------------------------------------------------------
@@ -402,8 +477,12 @@ def assert_json_error(response, status, code, mentions=None):
         assert mentions in body["message"], body
 
 
-ASKS = [({"format": "csv"}, {}), ({"format": "ndjson"}, {}), ({}, {"Accept": "text/csv"}),
-        ({}, {"Accept": "application/x-ndjson"})]
+ASKS = [
+    ({"format": "csv"}, {}),
+    ({"format": "ndjson"}, {}),
+    ({}, {"Accept": "text/csv"}),
+    ({}, {"Accept": "application/x-ndjson"}),
+]
 
 
 @pytest.mark.parametrize("resource", ["sessions", "uploads"])
@@ -411,17 +490,25 @@ ASKS = [({"format": "csv"}, {}), ({"format": "ndjson"}, {}), ({}, {"Accept": "te
 def test_export_errors_are_json(get, tenant, resource, query, headers):
     """Out-of-scope or unknown projectId: 404; a bad filter: 400 naming it; a bad or
     missing credential: 401 — all as the JSON envelope, never a stream."""
-    def ask(credential, extra):
-        return get(f"/api/v1/{resource}", credential, headers=headers,
-                   query_string={**query, **extra})
 
-    for credential, project in ((tenant.jwt, tenant.projects["other"]),
-                                (tenant.jwt, str(uuid.uuid4())),
-                                (tenant.acme_key, tenant.projects["beta"])):
+    def ask(credential, extra):
+        return get(
+            f"/api/v1/{resource}", credential, headers=headers, query_string={**query, **extra}
+        )
+
+    for credential, project in (
+        (tenant.jwt, tenant.projects["other"]),
+        (tenant.jwt, str(uuid.uuid4())),
+        (tenant.acme_key, tenant.projects["beta"]),
+    ):
         assert_json_error(ask(credential, {"projectId": project}), 404, "not_found")
-    for bad, name in (({"status": "bogus"}, "status"), ({"from": "yesterday"}, "from"),
-                      ({"projectId": "nope"}, "projectId"), ({"source": "fax"}, "source"),
-                      ({"tag": "x", "status": "nope"}, "status")):
+    for bad, name in (
+        ({"status": "bogus"}, "status"),
+        ({"from": "yesterday"}, "from"),
+        ({"projectId": "nope"}, "projectId"),
+        ({"source": "fax"}, "source"),
+        ({"tag": "x", "status": "nope"}, "status"),
+    ):
         if resource == "sessions" and name == "source":
             continue
         assert_json_error(ask(tenant.jwt, bad), 400, "invalid_parameter", f"'{name}'")
@@ -437,8 +524,9 @@ def test_an_invalid_format_is_400_naming_format(get, tenant, resource):
     for value in ("xml", "tsv", "csv,ndjson", "CSV "):
         response = get(f"/api/v1/{resource}", tenant.jwt, query_string={"format": value})
         assert_json_error(response, 400, "invalid_parameter", "'format'")
-        assert_json_error(get(f"/api/v1/{resource}", None, query_string={"format": value}),
-                          401, "unauthorized")
+        assert_json_error(
+            get(f"/api/v1/{resource}", None, query_string={"format": value}), 401, "unauthorized"
+        )
 
 
 # --- a long export under real gunicorn ------------------------------------------------------
@@ -518,25 +606,30 @@ def test_a_long_export_outlives_the_worker_timeout_under_gunicorn(db, database_u
     in order, the chunked body properly ended): the worker tells the arbiter it is alive
     between batches, so it is neither killed nor replaced."""
     user, project = str(uuid.uuid4()), str(uuid.uuid4())
-    params = {"user": user, "project": project, "sessions": BULK_SESSIONS,
-              "uploads": BULK_UPLOADS}
+    params = {"user": user, "project": project, "sessions": BULK_SESSIONS, "uploads": BULK_UPLOADS}
     with db.transaction():
         for statement in BULK_SQL.split(";\n"):
             if statement.strip():
                 db.execute(statement, params)
     db.execute("ANALYZE")  # the rollups too, so the export's statements plan for this size
-    expected = [str(row["id"]) for row in db.execute(
-        "SELECT id FROM uploads ORDER BY created_at DESC, id DESC")]
+    expected = [
+        str(row["id"])
+        for row in db.execute("SELECT id FROM uploads ORDER BY created_at DESC, id DESC")
+    ]
     assert len(expected) == BULK_UPLOADS
     log = tmp_path / "gunicorn.log"
-    with running_gunicorn(log, workers=1, args=("--timeout", str(WORKER_TIMEOUT)),
-                          DATABASE_URL=database_url) as (base, process):
+    with running_gunicorn(
+        log, workers=1, args=("--timeout", str(WORKER_TIMEOUT)), DATABASE_URL=database_url
+    ) as (base, process):
         workers = _workers(process)
         host, port = base.removeprefix("http://").split(":")
         connection = SmallWindowConnection(host, int(port))
         started = time.monotonic()
-        connection.request("GET", "/api/v1/uploads?format=ndjson",
-                           headers={"Authorization": f"Bearer {make_token(user)}"})
+        connection.request(
+            "GET",
+            "/api/v1/uploads?format=ndjson",
+            headers={"Authorization": f"Bearer {make_token(user)}"},
+        )
         response = connection.getresponse()
         assert response.status == 200
         assert response.getheader("Transfer-Encoding") == "chunked"

@@ -27,18 +27,36 @@ WORKERS = 2
 # The default DB_POOL_TIMEOUT_SECONDS is 3 s: a 503 must come well before a client gives up.
 UNAVAILABLE_WITHIN = 5.0
 RECOVERY_WITHIN = 10.0
-ENDPOINTS = ["/api/v1/sessions/recent", "/api/v1/sessions", "/api/v1/uploads/recent",
-             "/api/v1/uploads", "/api/v1/stats"]
-API_TABLES = ["users", "projects", "members", "api_keys", "upload_sessions", "destinations",
-              "uploads", "deliveries"]
+ENDPOINTS = [
+    "/api/v1/sessions/recent",
+    "/api/v1/sessions",
+    "/api/v1/uploads/recent",
+    "/api/v1/uploads",
+    "/api/v1/stats",
+]
+API_TABLES = [
+    "users",
+    "projects",
+    "members",
+    "api_keys",
+    "upload_sessions",
+    "destinations",
+    "uploads",
+    "deliveries",
+]
 
 
 def _start_postgres(data_dir):
     """embedded_postgres.start in a child process, so pgserver's per-process handle and
     exit hooks never outlive the data dir this module deletes."""
     code = "import sys, embedded_postgres as e; print(e.start(sys.argv[1]))"
-    done = subprocess.run([sys.executable, "-c", code, str(data_dir)], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(data_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
 
@@ -49,8 +67,9 @@ def _world():
     ada = world.user("Ada")
     acme = world.project(ada, "Acme")
     key = world.api_key(acme)
-    session = world.session(acme, created_at=NOW - timedelta(minutes=5),
-                            destinations=("webhook", "s3"))
+    session = world.session(
+        acme, created_at=NOW - timedelta(minutes=5), destinations=("webhook", "s3")
+    )
     world.upload(session, ["sent", "failed"], created_at=NOW - timedelta(minutes=2))
     grace = world.user("Grace")
     world.member(acme, grace)
@@ -85,9 +104,13 @@ def _workers(process):
 def gunicorn_on(url, log_dir, **settings):
     """servers.running_gunicorn on `url`, ready once all its workers have booted."""
     log = log_dir / f"gunicorn-{len(list(log_dir.iterdir()))}.log"
-    with running_gunicorn(log, workers=WORKERS, DATABASE_URL=url,
-                          ready=lambda process: len(_workers(process)) == WORKERS,
-                          **settings) as running:
+    with running_gunicorn(
+        log,
+        workers=WORKERS,
+        DATABASE_URL=url,
+        ready=lambda process: len(_workers(process)) == WORKERS,
+        **settings,
+    ) as running:
         yield running
 
 
@@ -122,8 +145,11 @@ def assert_error(response, status, code):
 
 def fetch_all(base, credentials):
     """{(path, credential kind): response} for every endpoint and both credentials."""
-    return {(path, kind): requests.get(base + path, headers=bearer(secret), timeout=10)
-            for path in ENDPOINTS for kind, secret in credentials.items()}
+    return {
+        (path, kind): requests.get(base + path, headers=bearer(secret), timeout=10)
+        for path in ENDPOINTS
+        for kind, secret in credentials.items()
+    }
 
 
 def test_outage_answers_503_promptly_and_recovers_without_restart(pg, server):
@@ -146,11 +172,13 @@ def test_outage_answers_503_promptly_and_recovers_without_restart(pg, server):
         # answers at once instead of holding itself for 3 s per request.
         assert len([wait for wait in waits if wait > 1.0]) <= WORKERS, waits
         # Refusals that need no database stay what they are.
-        assert_error(timed_get(base + "/api/v1/stats", bearer("garbage.jwt.value"))[0],
-                     401, "unauthorized")
+        assert_error(
+            timed_get(base + "/api/v1/stats", bearer("garbage.jwt.value"))[0], 401, "unauthorized"
+        )
         assert_error(timed_get(base + "/api/v1/stats")[0], 401, "unauthorized")
-        assert_error(timed_get(base + "/api/v1/nope", bearer(credentials["key"]))[0],
-                     404, "not_found")
+        assert_error(
+            timed_get(base + "/api/v1/nope", bearer(credentials["key"]))[0], 404, "not_found"
+        )
         # Liveness stays up; readiness says why not, well inside a prober's timeout.
         assert requests.get(base + "/healthz", timeout=5).json() == {"status": "ok"}
         response, elapsed = timed_get(base + "/readyz")
@@ -167,15 +195,17 @@ def test_outage_answers_503_promptly_and_recovers_without_restart(pg, server):
         if all(r.status_code == 200 for r in after.values()) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert {k: (r.status_code, r.text) for k, r in after.items()} == \
-        {k: (r.status_code, r.text) for k, r in before.items()}
+    assert {k: (r.status_code, r.text) for k, r in after.items()} == {
+        k: (r.status_code, r.text) for k, r in before.items()
+    }
     assert requests.get(base + "/readyz", timeout=5).json() == {"status": "ready"}
     assert master.poll() is None and _workers(master) == workers
 
 
 def _api_backends(conn):
-    return conn.execute("SELECT count(*) AS n FROM pg_stat_activity "
-                        "WHERE application_name = 'apertur-api'").fetchone()["n"]
+    return conn.execute(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'apertur-api'"
+    ).fetchone()["n"]
 
 
 def test_terminated_pool_connections_are_replaced_not_500(pg, server):
@@ -190,11 +220,15 @@ def test_terminated_pool_connections_are_replaced_not_500(pg, server):
             fetch_all(base, credentials)
         terminated = admin.execute(
             "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n "
-            "FROM pg_stat_activity WHERE application_name = 'apertur-api'").fetchone()["n"]
+            "FROM pg_stat_activity WHERE application_name = 'apertur-api'"
+        ).fetchone()["n"]
     assert terminated >= WORKERS
-    responses = [requests.get(base + ENDPOINTS[i % 5],
-                              headers=bearer(list(credentials.values())[i % 2]), timeout=10)
-                 for i in range(20)]
+    responses = [
+        requests.get(
+            base + ENDPOINTS[i % 5], headers=bearer(list(credentials.values())[i % 2]), timeout=10
+        )
+        for i in range(20)
+    ]
     failures = [r for r in responses if r.status_code != 200]
     for response in failures:
         assert_error(response, 503, "unavailable")
@@ -213,8 +247,9 @@ def test_statement_timeout_answers_503(pg, slow_server):
     base, _ = slow_server
     key = pg["credentials"]["key"]
     with database.connect(pg["url"]) as locker:
-        locker.execute("LOCK TABLE upload_sessions, uploads, project_rollups "
-                       "IN ACCESS EXCLUSIVE MODE")
+        locker.execute(
+            "LOCK TABLE upload_sessions, uploads, project_rollups IN ACCESS EXCLUSIVE MODE"
+        )
         try:
             # Every endpoint reads one of these (session rows, upload rows, rolled-up stats).
             for path in ENDPOINTS:
@@ -246,10 +281,10 @@ def app_pool(pg, monkeypatch):
 
 
 def test_app_pool_connections_are_read_only(app_pool):
-    with app_pool.connection() as conn:
-        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-            conn.execute("INSERT INTO users (id, email, name) "
-                         "VALUES (gen_random_uuid(), 'x@example.com', 'X')")
+    with app_pool.connection() as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        conn.execute(
+            "INSERT INTO users (id, email, name) VALUES (gen_random_uuid(), 'x@example.com', 'X')"
+        )
 
 
 def test_app_pool_connections_carry_the_configured_timeouts(app_pool):
@@ -257,10 +292,15 @@ def test_app_pool_connections_carry_the_configured_timeouts(app_pool):
         rows = conn.execute(
             "SELECT name, setting FROM pg_settings WHERE name IN "
             "('statement_timeout', 'idle_in_transaction_session_timeout', "
-            "'default_transaction_read_only', 'application_name')").fetchall()
+            "'default_transaction_read_only', 'application_name')"
+        ).fetchall()
     settings = {row["name"]: row["setting"] for row in rows}
-    assert settings == {"statement_timeout": "1234", "idle_in_transaction_session_timeout": "5678",
-                        "default_transaction_read_only": "on", "application_name": "apertur-api"}
+    assert settings == {
+        "statement_timeout": "1234",
+        "idle_in_transaction_session_timeout": "5678",
+        "default_transaction_read_only": "on",
+        "application_name": "apertur-api",
+    }
 
 
 @pytest.fixture
@@ -271,13 +311,16 @@ def api_role(pg):
         yield conn
 
 
-@pytest.mark.parametrize("statement", [
-    "INSERT INTO users (id, email, name) VALUES (gen_random_uuid(), 'x@example.com', 'X')",
-    "UPDATE api_keys SET revoked_at = now()",
-    "DELETE FROM uploads",
-    "TRUNCATE deliveries",
-    "CREATE TABLE public.intruder (a int)",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO users (id, email, name) VALUES (gen_random_uuid(), 'x@example.com', 'X')",
+        "UPDATE api_keys SET revoked_at = now()",
+        "DELETE FROM uploads",
+        "TRUNCATE deliveries",
+        "CREATE TABLE public.intruder (a int)",
+    ],
+)
 def test_api_role_cannot_write_even_when_not_read_only(api_role, statement):
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         api_role.execute(statement)
@@ -289,11 +332,15 @@ def test_api_role_reads_every_api_table(api_role, table):
 
 
 # Past gunicorn's default limits: 8190-byte header field, 100 fields, 4094-byte request line.
-OVERSIZED = pytest.mark.parametrize("request_kwargs", [
-    {"headers": {"X-Padding": "a" * 100_000}},
-    {"headers": {f"X-Many-{i}": "a" for i in range(150)}},
-    {"params": {"padding": "a" * 10_000}},
-], ids=["100kB-header", "150-headers", "10kB-request-line"])
+OVERSIZED = pytest.mark.parametrize(
+    "request_kwargs",
+    [
+        {"headers": {"X-Padding": "a" * 100_000}},
+        {"headers": {f"X-Many-{i}": "a" for i in range(150)}},
+        {"params": {"padding": "a" * 10_000}},
+    ],
+    ids=["100kB-header", "150-headers", "10kB-request-line"],
+)
 
 
 def oversized_get(base, key, request_kwargs):
@@ -311,8 +358,9 @@ def test_oversized_requests_are_refused_and_server_keeps_serving(pg, server, req
     assert 400 <= response.status_code < 500, response.status_code
     assert "Traceback" not in response.text
     for _ in range(WORKERS * 2):
-        ok = requests.get(base + "/api/v1/stats", headers=bearer(pg["credentials"]["key"]),
-                          timeout=10)
+        ok = requests.get(
+            base + "/api/v1/stats", headers=bearer(pg["credentials"]["key"]), timeout=10
+        )
         assert ok.status_code == 200, ok.text
     assert master.poll() is None and _workers(master) == workers
 

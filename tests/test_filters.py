@@ -3,7 +3,7 @@ destinationType, tag, from/to), checked as whole bodies against a Python model."
 
 import math
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -11,15 +11,32 @@ import pytest
 from tests.builders import NOW, World
 from tests.conftest import ensure_loaded, make_token, ordered
 
-UTC = timezone.utc
+UTC = UTC
 # Each list with parameters large enough for a whole scope (the recent lists stop at 50).
-PATHS = {resource: {"paged": (f"/api/v1/{resource}", [("pageSize", "100")]),
-                    "recent": (f"/api/v1/{resource}/recent", [("limit", "50")])}
-         for resource in ("sessions", "uploads")}
-ENDPOINTS = [("sessions", "paged"), ("sessions", "recent"), ("uploads", "paged"),
-             ("uploads", "recent")]
-SOURCES = ["camera", "gallery", "url", "google_drive", "google_photos", "dropbox", "onedrive",
-           "box", "instagram"]
+PATHS = {
+    resource: {
+        "paged": (f"/api/v1/{resource}", [("pageSize", "100")]),
+        "recent": (f"/api/v1/{resource}/recent", [("limit", "50")]),
+    }
+    for resource in ("sessions", "uploads")
+}
+ENDPOINTS = [
+    ("sessions", "paged"),
+    ("sessions", "recent"),
+    ("uploads", "paged"),
+    ("uploads", "recent"),
+]
+SOURCES = [
+    "camera",
+    "gallery",
+    "url",
+    "google_drive",
+    "google_photos",
+    "dropbox",
+    "onedrive",
+    "box",
+    "instagram",
+]
 UNKNOWN_PROJECT = "0f0f0f0f-1234-4abc-8def-0123456789ab"
 
 
@@ -77,8 +94,9 @@ class Model:
     @staticmethod
     def _window(entry, query):
         created = moment(entry["createdAt"])
-        return ((not query.get("from") or created >= moment(query["from"]))
-                and (not query.get("to") or created < moment(query["to"])))
+        return (not query.get("from") or created >= moment(query["from"])) and (
+            not query.get("to") or created < moment(query["to"])
+        )
 
     def _project_of(self, upload):
         return self.sessions[upload["sessionId"]]["projectId"]
@@ -103,29 +121,35 @@ class Model:
             if query.get("tag") and query["tag"] not in (s["tags"] or []):
                 continue
             mine = [u for u in self.uploads if u["sessionId"] == s["id"]]
-            rows.append({
-                "id": s["id"],
-                "createdAt": stamp(s["createdAt"]),
-                "expiresAt": stamp(s["expiresAt"]),
-                "status": self.session_status(s),
-                "projectId": s["projectId"],
-                "projectName": self.projects[s["projectId"]]["name"],
-                "imagesCount": len(mine),
-                "imagesDelivered": sum(any(d["status"] == "sent" for d in u["deliveries"])
-                                       for u in mine),
-                "imagesFailed": sum(any(d["status"] == "failed" for d in u["deliveries"])
-                                    for u in mine),
-                "destinationsCount": len(s["destinations"]),
-                "tags": s["tags"] or None,
-                "longPollingEnabled": s["longPollingEnabled"],
-            })
+            rows.append(
+                {
+                    "id": s["id"],
+                    "createdAt": stamp(s["createdAt"]),
+                    "expiresAt": stamp(s["expiresAt"]),
+                    "status": self.session_status(s),
+                    "projectId": s["projectId"],
+                    "projectName": self.projects[s["projectId"]]["name"],
+                    "imagesCount": len(mine),
+                    "imagesDelivered": sum(
+                        any(d["status"] == "sent" for d in u["deliveries"]) for u in mine
+                    ),
+                    "imagesFailed": sum(
+                        any(d["status"] == "failed" for d in u["deliveries"]) for u in mine
+                    ),
+                    "destinationsCount": len(s["destinations"]),
+                    "tags": s["tags"] or None,
+                    "longPollingEnabled": s["longPollingEnabled"],
+                }
+            )
         return rows
 
     def upload_rows(self, scope, query=None):
         """Upload rows in `scope` (project ids) passing the query's upload filters."""
         query = query or {}
-        words = {name: set(query[name].split(",")) if query.get(name) else None
-                 for name in ("status", "source", "destinationType")}
+        words = {
+            name: set(query[name].split(",")) if query.get(name) else None
+            for name in ("status", "source", "destinationType")
+        }
         rows = []
         for u in newest_first(self.uploads):
             project = self._project_of(u)
@@ -141,24 +165,27 @@ class Model:
                 continue
             if words["destinationType"] and not words["destinationType"] & set(types):
                 continue
-            rows.append({
-                "id": u["id"],
-                "filename": u["filename"],
-                "sizeBytes": u["sizeBytes"],
-                "mimeType": u["mimeType"],
-                "source": u["source"],
-                "isEncrypted": u["isEncrypted"],
-                "createdAt": stamp(u["createdAt"]),
-                "sessionId": u["sessionId"],
-                "projectId": project,
-                "projectName": self.projects[project]["name"],
-                "destinationsTotal": len(deliveries),
-                "destinationsDelivered": sum(d["status"] == "sent" for d in deliveries),
-                "destinationsFailed": sum(d["status"] == "failed" for d in deliveries),
-                "destinationsBreakdown": [{"type": t, "count": types.count(t)}
-                                          for t in sorted(set(types))],
-                "status": upload_status(deliveries),
-            })
+            rows.append(
+                {
+                    "id": u["id"],
+                    "filename": u["filename"],
+                    "sizeBytes": u["sizeBytes"],
+                    "mimeType": u["mimeType"],
+                    "source": u["source"],
+                    "isEncrypted": u["isEncrypted"],
+                    "createdAt": stamp(u["createdAt"]),
+                    "sessionId": u["sessionId"],
+                    "projectId": project,
+                    "projectName": self.projects[project]["name"],
+                    "destinationsTotal": len(deliveries),
+                    "destinationsDelivered": sum(d["status"] == "sent" for d in deliveries),
+                    "destinationsFailed": sum(d["status"] == "failed" for d in deliveries),
+                    "destinationsBreakdown": [
+                        {"type": t, "count": types.count(t)} for t in sorted(set(types))
+                    ],
+                    "status": upload_status(deliveries),
+                }
+            )
         return rows
 
     def rows(self, resource, scope, query=None):
@@ -167,16 +194,42 @@ class Model:
 
 # --- building worlds ---------------------------------------------------------------------
 
-TAG_SETS = [None, [], ["wedding"], ["wedding", "2026"], ["Wedding"], ["a,b"], ["a", "b"],
-            ["wed"], ["x y", "wedding"], ["ünï 📷"], ["2026"]]
+TAG_SETS = [
+    None,
+    [],
+    ["wedding"],
+    ["wedding", "2026"],
+    ["Wedding"],
+    ["a,b"],
+    ["a", "b"],
+    ["wed"],
+    ["x y", "wedding"],
+    ["ünï 📷"],
+    ["2026"],
+]
 # box_only is always last and never delivered to: a destination with no delivery.
-DESTINATION_SETS = [("webhook",), ("s3", "webhook"), ("google_drive",), (),
-                    ("s3_v2", "webhook", "s3"), ("webhook", "box_only"), ("s_3", "sa")]
+DESTINATION_SETS = [
+    ("webhook",),
+    ("s3", "webhook"),
+    ("google_drive",),
+    (),
+    ("s3_v2", "webhook", "s3"),
+    ("webhook", "box_only"),
+    ("s_3", "sa"),
+]
 OUTCOMES = ["sent", "failed", "pending"]
 # Every stored status with an expiry past and to come (9 plans: coprime with the rest).
-STATUS_PLANS = [("pending", "past"), ("active", "future"), ("expired", "past"),
-                ("completed", "future"), ("failed", "past"), ("pending", "future"),
-                ("active", "past"), ("completed", "past"), ("failed", "future")]
+STATUS_PLANS = [
+    ("pending", "past"),
+    ("active", "future"),
+    ("expired", "past"),
+    ("completed", "future"),
+    ("failed", "past"),
+    ("pending", "future"),
+    ("active", "past"),
+    ("completed", "past"),
+    ("failed", "future"),
+]
 
 
 def grow(world, rng, projects, sessions, uploads_per_session, newest, step=timedelta(minutes=7)):
@@ -194,17 +247,28 @@ def grow(world, rng, projects, sessions, uploads_per_session, newest, step=timed
         types = DESTINATION_SETS[n % len(DESTINATION_SETS)]
         status, expires = STATUS_PLANS[n % len(STATUS_PLANS)]
         session = world.session(
-            projects[n % len(projects)], created_at=last, status=status,
-            expires_at=past if expires == "past" else future, tags=TAG_SETS[n % len(TAG_SETS)],
-            long_polling=rng.random() < 0.5, destinations=types)
+            projects[n % len(projects)],
+            created_at=last,
+            status=status,
+            expires_at=past if expires == "past" else future,
+            tags=TAG_SETS[n % len(TAG_SETS)],
+            long_polling=rng.random() < 0.5,
+            destinations=types,
+        )
         deliverable = len([t for t in types if t != "box_only"])
         for k in range(uploads_per_session[n % len(uploads_per_session)]):
             created = last - timedelta(seconds=20) * (k % 2) - timedelta(microseconds=7 * k)
             outcomes = [rng.choice(OUTCOMES) for _ in range(rng.randint(0, deliverable))]
-            world.upload(session, outcomes, created_at=created, source=rng.choice(SOURCES),
-                         filename=f"img-{n}-{k}.jpg", size=rng.randint(0, 10**12),
-                         mime=rng.choice(["image/jpeg", "image/png"]),
-                         encrypted=rng.random() < 0.3)
+            world.upload(
+                session,
+                outcomes,
+                created_at=created,
+                source=rng.choice(SOURCES),
+                filename=f"img-{n}-{k}.jpg",
+                size=rng.randint(0, 10**12),
+                mime=rng.choice(["image/jpeg", "image/png"]),
+                encrypted=rng.random() < 0.3,
+            )
 
 
 T0 = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
@@ -226,8 +290,13 @@ def build_tenant():
     grow(w, rng, [alpha, beta, gamma, alpha], 38, [0, 1, 2, 3, 4, 2, 1, 3], T0)
     grow(w, rng, [delta], 12, [2, 1], T0 + timedelta(minutes=3))
     grow(w, rng, [eps], 9, [2, 1], T0 + timedelta(days=1))
-    t = SimpleNamespace(world=w, doc=w.doc, user=ada, model=Model(w.doc), projects={
-        "alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "eps": eps})
+    t = SimpleNamespace(
+        world=w,
+        doc=w.doc,
+        user=ada,
+        model=Model(w.doc),
+        projects={"alpha": alpha, "beta": beta, "gamma": gamma, "delta": delta, "eps": eps},
+    )
     t.callers = {
         "ada": (make_token(ada), {alpha, beta, gamma}),
         "bob": (make_token(bob), {gamma, delta}),
@@ -235,8 +304,11 @@ def build_tenant():
         "nobody": (make_token(nobody), set()),
     }
     # Projects whose ids and names must never appear in the caller's answers.
-    t.outside = {"ada": [delta, eps], "bob": [alpha, beta, eps],
-                 "key of alpha": [beta, gamma, delta, eps]}
+    t.outside = {
+        "ada": [delta, eps],
+        "bob": [alpha, beta, eps],
+        "key of alpha": [beta, gamma, delta, eps],
+    }
     return t
 
 
@@ -268,9 +340,16 @@ CASES = {
     "sessions from": ("sessions", {"from": WINDOW_FROM}),
     "sessions to": ("sessions", {"to": WINDOW_TO}),
     "sessions window": ("sessions", {"from": WINDOW_FROM, "to": WINDOW_TO}),
-    "sessions everything": ("sessions", {"projectId": P["alpha"], "status": "active,expired",
-                                         "tag": "wedding", "from": "2026-03-01T00:00:00Z",
-                                         "to": WINDOW_TO}),
+    "sessions everything": (
+        "sessions",
+        {
+            "projectId": P["alpha"],
+            "status": "active,expired",
+            "tag": "wedding",
+            "from": "2026-03-01T00:00:00Z",
+            "to": WINDOW_TO,
+        },
+    ),
     "uploads project": ("uploads", {"projectId": P["beta"]}),
     "uploads project in capitals": ("uploads", {"projectId": P["alpha"].upper()}),
     "uploads project of membership": ("uploads", {"projectId": P["gamma"]}),
@@ -289,17 +368,25 @@ CASES = {
     "uploads from": ("uploads", {"from": WINDOW_FROM}),
     "uploads to": ("uploads", {"to": WINDOW_TO}),
     "uploads window": ("uploads", {"from": WINDOW_FROM, "to": WINDOW_TO}),
-    "uploads everything": ("uploads", {"projectId": P["alpha"], "status": "pending,partial",
-                                       "source": ",".join(SOURCES[:6]),
-                                       "destinationType": "webhook,s3",
-                                       "to": WINDOW_TO}),
+    "uploads everything": (
+        "uploads",
+        {
+            "projectId": P["alpha"],
+            "status": "pending,partial",
+            "source": ",".join(SOURCES[:6]),
+            "destinationType": "webhook,s3",
+            "to": WINDOW_TO,
+        },
+    ),
 }
 # Filters that match nothing in Ada's scope although a looser rule would match something.
 EMPTY_CASES = {
     "sessions tag is not a prefix": ("sessions", {"tag": "weddin"}),
     "sessions tag is not split at commas": ("sessions", {"tag": "a,wedding"}),
-    "uploads type only on a destination nothing was delivered to":
-        ("uploads", {"destinationType": "box_only"}),
+    "uploads type only on a destination nothing was delivered to": (
+        "uploads",
+        {"destinationType": "box_only"},
+    ),
     "uploads type nobody uses": ("uploads", {"destinationType": "nothing_here"}),
 }
 
@@ -324,8 +411,13 @@ def expected_body(shape, rows, page=1, page_size=100, limit=50):
     """The whole body a list must answer for these model rows."""
     if shape == "recent":
         return rows[:limit]
-    return {"data": rows[(page - 1) * page_size:page * page_size], "total": len(rows),
-            "page": page, "pageSize": page_size, "totalPages": math.ceil(len(rows) / page_size)}
+    return {
+        "data": rows[(page - 1) * page_size : page * page_size],
+        "total": len(rows),
+        "page": page,
+        "pageSize": page_size,
+        "totalPages": math.ceil(len(rows) / page_size),
+    }
 
 
 def assert_body(response, expected):
@@ -337,8 +429,11 @@ def assert_error(response, status, code, name=None):
     """An error answer: the status, the SPEC's error body, and the parameter named."""
     assert response.status_code == status, response.get_data(as_text=True)
     body = response.get_json()
-    assert list(body)[:2] == ["error", "message"] and set(body) <= {"error", "message",
-                                                                     "requestId"}, body
+    assert list(body)[:2] == ["error", "message"] and set(body) <= {
+        "error",
+        "message",
+        "requestId",
+    }, body
     assert body["error"] == code
     if name is not None:
         assert f"'{name}'" in body["message"], body
@@ -374,16 +469,25 @@ def test_every_case_discriminates():
     assert any("a,b" in (s["tags"] or []) for s in model.sessions.values())
     # Sessions stored active (or pending) but past their expiry exist, so 'expired'
     # differs from the stored status.
-    assert any(s["status"] in ("active", "pending") and model.session_status(s) == "expired"
-               and s["projectId"] in ADA_SCOPE for s in model.sessions.values())
+    assert any(
+        s["status"] in ("active", "pending")
+        and model.session_status(s) == "expired"
+        and s["projectId"] in ADA_SCOPE
+        for s in model.sessions.values()
+    )
     # An upload of a session with a webhook destination but no delivery to it.
-    assert any("webhook" in [d["type"] for d in model.sessions[u["sessionId"]]["destinations"]]
-               and "webhook" not in [model.destination_type[d["destinationId"]]
-                                     for d in u["deliveries"]]
-               for u in model.uploads if model._project_of(u) in ADA_SCOPE)
-    assert any(u["deliveries"] == [] and "box_only" in
-               [d["type"] for d in model.sessions[u["sessionId"]]["destinations"]]
-               for u in model.uploads if model._project_of(u) in ADA_SCOPE)
+    assert any(
+        "webhook" in [d["type"] for d in model.sessions[u["sessionId"]]["destinations"]]
+        and "webhook" not in [model.destination_type[d["destinationId"]] for d in u["deliveries"]]
+        for u in model.uploads
+        if model._project_of(u) in ADA_SCOPE
+    )
+    assert any(
+        u["deliveries"] == []
+        and "box_only" in [d["type"] for d in model.sessions[u["sessionId"]]["destinations"]]
+        for u in model.uploads
+        if model._project_of(u) in ADA_SCOPE
+    )
     # Rows outside Ada's scope match the same filters (the scope must still apply).
     others = {P["delta"], P["eps"]}
     for name, (resource, query) in CASES.items():
@@ -419,20 +523,27 @@ def test_filtered_lists_are_exactly_the_model(tenant, get, case, caller):
 
 
 @pytest.mark.parametrize("resource,shape", ENDPOINTS)
-def test_project_outside_the_scope_is_the_same_404_as_an_unknown_one(tenant, get, resource,
-                                                                      shape):
+def test_project_outside_the_scope_is_the_same_404_as_an_unknown_one(tenant, get, resource, shape):
     """A project of someone else, another project than an API key's own, and a project
     that does not exist are all 404 not_found, whatever the other filters."""
-    for caller, project in [("ada", P["delta"]), ("ada", P["eps"]), ("ada", UNKNOWN_PROJECT),
-                            ("key of alpha", P["beta"]), ("key of alpha", P["delta"]),
-                            ("key of alpha", UNKNOWN_PROJECT.upper()),
-                            ("nobody", P["alpha"])]:
+    for caller, project in [
+        ("ada", P["delta"]),
+        ("ada", P["eps"]),
+        ("ada", UNKNOWN_PROJECT),
+        ("key of alpha", P["beta"]),
+        ("key of alpha", P["delta"]),
+        ("key of alpha", UNKNOWN_PROJECT.upper()),
+        ("nobody", P["alpha"]),
+    ]:
         credential = tenant.callers[caller][0]
-        assert_error(fetch(get, resource, shape, credential, {"projectId": project}), 404,
-                     "not_found")
-        assert_error(fetch(get, resource, shape, credential, {"projectId": project,
-                                                              "status": "failed"}),
-                     404, "not_found")
+        assert_error(
+            fetch(get, resource, shape, credential, {"projectId": project}), 404, "not_found"
+        )
+        assert_error(
+            fetch(get, resource, shape, credential, {"projectId": project, "status": "failed"}),
+            404,
+            "not_found",
+        )
     # The key's own project is answered.
     key, scope = tenant.callers["key of alpha"]
     response = fetch(get, resource, shape, key, {"projectId": P["alpha"]})
@@ -440,10 +551,20 @@ def test_project_outside_the_scope_is_the_same_404_as_an_unknown_one(tenant, get
 
 
 @pytest.mark.parametrize("resource,shape", ENDPOINTS)
-@pytest.mark.parametrize("value", ["nope", "1234", P["alpha"][:-1], P["alpha"] + "0",
-                                   P["alpha"].replace("-", ""), "{" + P["alpha"] + "}",
-                                   "urn:uuid:" + P["alpha"], " " + P["alpha"],
-                                   P["alpha"][:-1] + "g"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "nope",
+        "1234",
+        P["alpha"][:-1],
+        P["alpha"] + "0",
+        P["alpha"].replace("-", ""),
+        "{" + P["alpha"] + "}",
+        "urn:uuid:" + P["alpha"],
+        " " + P["alpha"],
+        P["alpha"][:-1] + "g",
+    ],
+)
 def test_malformed_project_id_is_400(tenant, get, resource, shape, value):
     """Anything but a UUID's canonical text is invalid_parameter naming projectId."""
     response = fetch(get, resource, shape, ada(), {"projectId": value})
@@ -453,25 +574,51 @@ def test_malformed_project_id_is_400(tenant, get, resource, shape, value):
 # --- invalid values -------------------------------------------------------------------------
 
 INVALID = {
-    "sessions": [("status", "bogus"), ("status", "Active"), ("status", "active,"),
-                 ("status", ",active"), ("status", "active,,failed"), ("status", " active"),
-                 ("status", "active;failed"), ("status", "delivered"), ("status", "stored_only"),
-                 ("tag", "a\x00b"),
-                 ("from", "2026-03-01T10:00:00"), ("from", "2026-03-01"), ("from", "yesterday"),
-                 ("from", "2026-13-01T00:00:00Z"), ("from", "1700000000"),
-                 ("to", "2026-03-01T10:00:00.123"), ("to", "2026-02-30T00:00:00Z"),
-                 ("to", "now")],
-    "uploads": [("status", "sent"), ("status", "expired"), ("status", "active"),
-                ("status", "Delivered"), ("status", "delivered,"), ("status", "partial failed"),
-                ("source", "Camera"), ("source", "phone"), ("source", "camera,"),
-                ("source", "camera,gallery,fax"),
-                ("destinationType", "S3"), ("destinationType", "3d"),
-                ("destinationType", "web-hook"), ("destinationType", "_x"),
-                ("destinationType", "a" * 33), ("destinationType", "webhook,"),
-                ("destinationType", "webhook,,s3"), ("destinationType", "web hook"),
-                ("destinationType", "wébhook"),
-                ("from", "2026-03-01T10:00:00"), ("from", "tomorrow"),
-                ("to", "2026-03-01"), ("to", "2026-03-01T25:00:00Z")],
+    "sessions": [
+        ("status", "bogus"),
+        ("status", "Active"),
+        ("status", "active,"),
+        ("status", ",active"),
+        ("status", "active,,failed"),
+        ("status", " active"),
+        ("status", "active;failed"),
+        ("status", "delivered"),
+        ("status", "stored_only"),
+        ("tag", "a\x00b"),
+        ("from", "2026-03-01T10:00:00"),
+        ("from", "2026-03-01"),
+        ("from", "yesterday"),
+        ("from", "2026-13-01T00:00:00Z"),
+        ("from", "1700000000"),
+        ("to", "2026-03-01T10:00:00.123"),
+        ("to", "2026-02-30T00:00:00Z"),
+        ("to", "now"),
+    ],
+    "uploads": [
+        ("status", "sent"),
+        ("status", "expired"),
+        ("status", "active"),
+        ("status", "Delivered"),
+        ("status", "delivered,"),
+        ("status", "partial failed"),
+        ("source", "Camera"),
+        ("source", "phone"),
+        ("source", "camera,"),
+        ("source", "camera,gallery,fax"),
+        ("destinationType", "S3"),
+        ("destinationType", "3d"),
+        ("destinationType", "web-hook"),
+        ("destinationType", "_x"),
+        ("destinationType", "a" * 33),
+        ("destinationType", "webhook,"),
+        ("destinationType", "webhook,,s3"),
+        ("destinationType", "web hook"),
+        ("destinationType", "wébhook"),
+        ("from", "2026-03-01T10:00:00"),
+        ("from", "tomorrow"),
+        ("to", "2026-03-01"),
+        ("to", "2026-03-01T25:00:00Z"),
+    ],
 }
 
 
@@ -490,8 +637,7 @@ def test_the_longest_and_shortest_destination_types_are_valid(tenant, get, resou
     for value in ["a" * 32, "x", "a" * 32 + ",x,s3_v2"]:
         response = fetch(get, resource, shape, ada(), {"destinationType": value})
         query = {"destinationType": value}
-        assert_body(response, expected_body(shape, TENANT.model.rows(resource, ADA_SCOPE,
-                                                                     query)))
+        assert_body(response, expected_body(shape, TENANT.model.rows(resource, ADA_SCOPE, query)))
 
 
 # --- from / to ------------------------------------------------------------------------------
@@ -502,32 +648,40 @@ def test_from_is_inclusive_and_to_exclusive_to_the_microsecond(tenant, get, reso
     """A row whose createdAt is exactly `from` is in; exactly `to`, out; one microsecond
     either way moves it. The row's moment has microseconds the answer does not show."""
     rows = ADA_SESSIONS if resource == "sessions" else ADA_UPLOADS
-    entries = {e["id"]: e for e in (tenant.doc["sessions"] if resource == "sessions"
-                                    else tenant.doc["uploads"])}
+    entries = {
+        e["id"]: e
+        for e in (tenant.doc["sessions"] if resource == "sessions" else tenant.doc["uploads"])
+    }
     target = rows[len(rows) // 2]["id"]
     at = moment(entries[target]["createdAt"])
     assert at.microsecond % 1000  # finer than the milliseconds shown
     micro = timedelta(microseconds=1)
-    for bounds, inside in [({"from": at}, True), ({"from": at + micro}, False),
-                           ({"to": at}, False), ({"to": at + micro}, True),
-                           ({"from": at, "to": at + micro}, True),
-                           ({"from": at - micro, "to": at}, False)]:
+    for bounds, inside in [
+        ({"from": at}, True),
+        ({"from": at + micro}, False),
+        ({"to": at}, False),
+        ({"to": at + micro}, True),
+        ({"from": at, "to": at + micro}, True),
+        ({"from": at - micro, "to": at}, False),
+    ]:
         query = {name: value.isoformat() for name, value in bounds.items()}
         expected = tenant.model.rows(resource, ADA_SCOPE, query)
         assert (target in [r["id"] for r in expected]) is inside
-        assert_body(fetch(get, resource, shape, ada(), query),
-                    expected_body(shape, expected))
+        assert_body(fetch(get, resource, shape, ada(), query), expected_body(shape, expected))
 
 
 @pytest.mark.parametrize("resource,shape", ENDPOINTS)
-def test_offsets_name_the_same_instant_and_an_unencoded_plus_is_accepted(tenant, get, resource,
-                                                                          shape):
+def test_offsets_name_the_same_instant_and_an_unencoded_plus_is_accepted(
+    tenant, get, resource, shape
+):
     """`from`/`to` written with Z, +02:00, -05:30, or with the + left unencoded in the URL
     (so it arrives as a space) all give the same window."""
     start, end = T0 - timedelta(hours=2), T0 - timedelta(minutes=30)
-    expected = expected_body(shape, tenant.model.rows(resource, ADA_SCOPE, {
-        "from": start.isoformat(), "to": end.isoformat()}))
-    assert 0 < len(expected if shape == "recent" else expected["data"])
+    expected = expected_body(
+        shape,
+        tenant.model.rows(resource, ADA_SCOPE, {"from": start.isoformat(), "to": end.isoformat()}),
+    )
+    assert len(expected if shape == "recent" else expected["data"]) > 0
     plus2, minus = timezone(timedelta(hours=2)), timezone(-timedelta(hours=5, minutes=30))
     spellings = [
         (start.isoformat().replace("+00:00", "Z"), end.isoformat().replace("+00:00", "Z")),
@@ -539,17 +693,19 @@ def test_offsets_name_the_same_instant_and_an_unencoded_plus_is_accepted(tenant,
     raw_from = start.astimezone(plus2).isoformat()
     assert "+02:00" in raw_from
     path, [(size, value)] = PATHS[resource][shape]
-    assert_body(get(f"{path}?{size}={value}&from={raw_from}&to={end.isoformat()}", ada()),
-                expected)
+    assert_body(get(f"{path}?{size}={value}&from={raw_from}&to={end.isoformat()}", ada()), expected)
 
 
 @pytest.mark.parametrize("resource,shape", ENDPOINTS)
 def test_from_at_or_after_to_is_an_empty_list(tenant, get, resource, shape):
     """from = to and from > to are no error: an empty list, total 0, 0 pages."""
-    for start, end in [(T0 - timedelta(hours=1), T0 - timedelta(hours=1)),
-                       (T0, T0 - timedelta(days=30))]:
-        response = fetch(get, resource, shape, ada(),
-                         {"from": start.isoformat(), "to": end.isoformat()})
+    for start, end in [
+        (T0 - timedelta(hours=1), T0 - timedelta(hours=1)),
+        (T0, T0 - timedelta(days=30)),
+    ]:
+        response = fetch(
+            get, resource, shape, ada(), {"from": start.isoformat(), "to": end.isoformat()}
+        )
         assert_body(response, expected_body(shape, []))
 
 
@@ -560,10 +716,17 @@ def test_from_at_or_after_to_is_an_empty_list(tenant, get, resource, shape):
 def test_parameters_of_other_endpoints_are_ignored(tenant, get, resource, shape):
     """`source`/`destinationType` on the session lists and `tag` on the upload lists are
     ignored, even with values that would be invalid where they count."""
-    foreign = ({"source": "fax", "destinationType": "NOT VALID"} if resource == "sessions"
-               else {"tag": "a\x00b"})
-    for query in [foreign, {"source": "camera", "destinationType": "box_only"}
-                  if resource == "sessions" else {"tag": "wedding"}]:
+    foreign = (
+        {"source": "fax", "destinationType": "NOT VALID"}
+        if resource == "sessions"
+        else {"tag": "a\x00b"}
+    )
+    for query in [
+        foreign,
+        {"source": "camera", "destinationType": "box_only"}
+        if resource == "sessions"
+        else {"tag": "wedding"},
+    ]:
         response = fetch(get, resource, shape, ada(), query)
         assert_body(response, expected_body(shape, tenant.model.rows(resource, ADA_SCOPE)))
 
@@ -573,12 +736,26 @@ def test_stats_ignore_every_filter(tenant, get):
     plain = get("/api/v1/stats", ada())
     assert plain.status_code == 200
     assert plain.get_json()["sessionsTotal"] == len(ADA_SESSIONS)
-    for query in [{"projectId": P["alpha"], "status": "active", "tag": "wedding",
-                   "source": "camera", "destinationType": "webhook", "from": WINDOW_FROM,
-                   "to": WINDOW_TO},
-                  {"projectId": "nope", "status": "bogus", "source": "fax",
-                   "destinationType": "BAD", "from": "never", "to": "2026-01-01"},
-                  {"projectId": P["delta"]}]:
+    for query in [
+        {
+            "projectId": P["alpha"],
+            "status": "active",
+            "tag": "wedding",
+            "source": "camera",
+            "destinationType": "webhook",
+            "from": WINDOW_FROM,
+            "to": WINDOW_TO,
+        },
+        {
+            "projectId": "nope",
+            "status": "bogus",
+            "source": "fax",
+            "destinationType": "BAD",
+            "from": "never",
+            "to": "2026-01-01",
+        },
+        {"projectId": P["delta"]},
+    ]:
         response = get("/api/v1/stats", ada(), query_string=query)
         assert_body(response, plain.get_json())
 
@@ -587,25 +764,36 @@ def test_stats_ignore_every_filter(tenant, get):
 def test_empty_filter_values_are_absent(tenant, get, resource, shape):
     """`status=` and friends filter nothing (and are not invalid); an empty copy beside
     a real value does not count as giving the parameter twice."""
-    names = (["projectId", "status", "tag", "from", "to"] if resource == "sessions"
-             else ["projectId", "status", "source", "destinationType", "from", "to"])
+    names = (
+        ["projectId", "status", "tag", "from", "to"]
+        if resource == "sessions"
+        else ["projectId", "status", "source", "destinationType", "from", "to"]
+    )
     path, [(size, value)] = PATHS[resource][shape]
     path = f"{path}?{size}={value}"
     response = get(path + "".join(f"&{name}=" for name in names), ada())
     assert_body(response, expected_body(shape, tenant.model.rows(resource, ADA_SCOPE)))
     status = "failed" if resource == "sessions" else "partial"
     response = get(f"{path}&status=&status={status}", ada())
-    assert_body(response, expected_body(shape, tenant.model.rows(resource, ADA_SCOPE,
-                                                                 {"status": status})))
+    assert_body(
+        response, expected_body(shape, tenant.model.rows(resource, ADA_SCOPE, {"status": status}))
+    )
 
 
 @pytest.mark.parametrize("resource,shape", ENDPOINTS)
 def test_a_filter_given_twice_is_400(tenant, get, resource, shape):
     """Two values for one filter (even the same value twice) are invalid_parameter naming it."""
-    pairs = [("projectId", P["alpha"], P["alpha"]), ("status", "failed", "failed"),
-             ("from", WINDOW_FROM, WINDOW_FROM), ("to", WINDOW_TO, "2026-01-01T00:00:00Z")]
-    pairs += ([("tag", "a", "b")] if resource == "sessions"
-              else [("source", "camera", "url"), ("destinationType", "s3", "webhook")])
+    pairs = [
+        ("projectId", P["alpha"], P["alpha"]),
+        ("status", "failed", "failed"),
+        ("from", WINDOW_FROM, WINDOW_FROM),
+        ("to", WINDOW_TO, "2026-01-01T00:00:00Z"),
+    ]
+    pairs += (
+        [("tag", "a", "b")]
+        if resource == "sessions"
+        else [("source", "camera", "url"), ("destinationType", "s3", "webhook")]
+    )
     for name, first, second in pairs:
         response = fetch(get, resource, shape, ada(), [(name, first), (name, second)])
         assert_error(response, 400, "invalid_parameter", name)
@@ -614,12 +802,18 @@ def test_a_filter_given_twice_is_400(tenant, get, resource, shape):
 # --- totals and pages -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("resource,query", [
-    ("sessions", {"status": "expired,active"}),
-    ("sessions", {"tag": "wedding", "from": WINDOW_FROM}),
-    ("uploads", {"status": "pending,partial,failed", "source": "camera,gallery,url,dropbox,box"}),
-    ("uploads", {"destinationType": "webhook", "projectId": P["alpha"]}),
-])
+@pytest.mark.parametrize(
+    "resource,query",
+    [
+        ("sessions", {"status": "expired,active"}),
+        ("sessions", {"tag": "wedding", "from": WINDOW_FROM}),
+        (
+            "uploads",
+            {"status": "pending,partial,failed", "source": "camera,gallery,url,dropbox,box"},
+        ),
+        ("uploads", {"destinationType": "webhook", "projectId": P["alpha"]}),
+    ],
+)
 def test_pages_of_a_filtered_list_count_the_filtered_rows(tenant, get, resource, query):
     """Every page of a filtered list has the filtered total and page count, the pages
     together are the model's list, and a page past the end is [] with the true total."""
@@ -631,8 +825,10 @@ def test_pages_of_a_filtered_list_count_the_filtered_rows(tenant, get, resource,
         assert_body(response, expected_body("paged", rows, page, 4))
     # The default page size, and one page of everything.
     assert_body(get(base, ada(), query_string=query), expected_body("paged", rows, 1, 20))
-    assert_body(get(base, ada(), query_string={**query, "page": 2, "pageSize": 100}),
-                expected_body("paged", rows, 2, 100))
+    assert_body(
+        get(base, ada(), query_string={**query, "page": 2, "pageSize": 100}),
+        expected_body("paged", rows, 2, 100),
+    )
 
 
 @pytest.mark.parametrize("resource,shape", ENDPOINTS)
@@ -642,19 +838,24 @@ def test_recent_lists_honour_the_limit_with_filters(tenant, get, resource, shape
     rows = tenant.model.rows(resource, ADA_SCOPE, query)
     for limit in (1, 3, 50):
         if shape == "recent":
-            response = get(f"/api/v1/{resource}/recent", ada(),
-                           query_string={**query, "limit": limit})
+            response = get(
+                f"/api/v1/{resource}/recent", ada(), query_string={**query, "limit": limit}
+            )
             assert_body(response, rows[:limit])
         else:
-            response = get(f"/api/v1/{resource}", ada(),
-                           query_string={**query, "pageSize": limit})
+            response = get(f"/api/v1/{resource}", ada(), query_string={**query, "pageSize": limit})
             assert_body(response, expected_body("paged", rows, 1, limit))
 
 
 # --- authentication first, and the scope -----------------------------------------------------
 
-BAD_FILTERS = [{"status": "bogus"}, {"projectId": "nope"}, {"from": "never"},
-               [("status", "failed"), ("status", "failed")], {"projectId": UNKNOWN_PROJECT}]
+BAD_FILTERS = [
+    {"status": "bogus"},
+    {"projectId": "nope"},
+    {"from": "never"},
+    [("status", "failed"), ("status", "failed")],
+    {"projectId": UNKNOWN_PROJECT},
+]
 
 
 @pytest.mark.parametrize("resource,shape", ENDPOINTS)
@@ -679,6 +880,8 @@ def test_filters_matching_only_other_projects_find_nothing(tenant, get, resource
     for caller in ("ada", "key of alpha", "nobody"):
         credential, scope = tenant.callers[caller]
         assert tenant.model.rows(resource, scope, query) == []
-        assert_body(get(f"/api/v1/{resource}", credential, query_string=query),
-                    expected_body("paged", [], 1, 20))
+        assert_body(
+            get(f"/api/v1/{resource}", credential, query_string=query),
+            expected_body("paged", [], 1, 20),
+        )
         assert_body(get(f"/api/v1/{resource}/recent", credential, query_string=query), [])

@@ -3,7 +3,7 @@
 import json
 import os
 import runpy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,8 +29,9 @@ def body(response):
 
 
 def ms(moment):
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
-        f"{moment.microsecond // 1000:03d}Z"
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 CREATED = (NOW - timedelta(minutes=5)).replace(microsecond=123987)
@@ -44,10 +45,22 @@ def acme(world):
     ada = world.user("Ada")
     acme = world.project(ada, "Acme")
     key = world.api_key(acme)
-    session = world.session(acme, created_at=CREATED, expires_at=EXPIRES, tags=["wedding"],
-                            destinations=("webhook", "s3"))
-    upload = world.upload(session, ["sent", "failed"], created_at=UPLOADED, filename="IMG_1.jpg",
-                          size=2048, mime="image/png", source="gallery")
+    session = world.session(
+        acme,
+        created_at=CREATED,
+        expires_at=EXPIRES,
+        tags=["wedding"],
+        destinations=("webhook", "s3"),
+    )
+    upload = world.upload(
+        session,
+        ["sent", "failed"],
+        created_at=UPLOADED,
+        filename="IMG_1.jpg",
+        size=2048,
+        mime="image/png",
+        source="gallery",
+    )
     # A stranger's project, which must stay invisible.
     grace = world.user("Grace")
     other = world.session(world.project(grace, "Other"), created_at=CREATED)
@@ -58,35 +71,77 @@ def acme(world):
 
 def expected(ids):
     session_row = {
-        "id": ids["session"], "createdAt": ms(CREATED), "expiresAt": ms(EXPIRES),
-        "status": "active", "projectId": ids["acme"], "projectName": "Acme", "imagesCount": 1,
-        "imagesDelivered": 1, "imagesFailed": 1, "destinationsCount": 2, "tags": ["wedding"],
-        "longPollingEnabled": False}
+        "id": ids["session"],
+        "createdAt": ms(CREATED),
+        "expiresAt": ms(EXPIRES),
+        "status": "active",
+        "projectId": ids["acme"],
+        "projectName": "Acme",
+        "imagesCount": 1,
+        "imagesDelivered": 1,
+        "imagesFailed": 1,
+        "destinationsCount": 2,
+        "tags": ["wedding"],
+        "longPollingEnabled": False,
+    }
     upload_row = {
-        "id": ids["upload"], "filename": "IMG_1.jpg", "sizeBytes": 2048, "mimeType": "image/png",
-        "source": "gallery", "isEncrypted": False, "createdAt": ms(UPLOADED),
-        "sessionId": ids["session"], "projectId": ids["acme"], "projectName": "Acme",
-        "destinationsTotal": 2, "destinationsDelivered": 1, "destinationsFailed": 1,
+        "id": ids["upload"],
+        "filename": "IMG_1.jpg",
+        "sizeBytes": 2048,
+        "mimeType": "image/png",
+        "source": "gallery",
+        "isEncrypted": False,
+        "createdAt": ms(UPLOADED),
+        "sessionId": ids["session"],
+        "projectId": ids["acme"],
+        "projectName": "Acme",
+        "destinationsTotal": 2,
+        "destinationsDelivered": 1,
+        "destinationsFailed": 1,
         "destinationsBreakdown": [{"type": "s3", "count": 1}, {"type": "webhook", "count": 1}],
-        "status": "partial"}
-    now = datetime.now(timezone.utc)
+        "status": "partial",
+    }
+    now = datetime.now(UTC)
     this_month = int((CREATED.year, CREATED.month) == (now.year, now.month))
     return {
         "/api/v1/sessions/recent": [session_row],
-        "/api/v1/sessions": {"data": [session_row], "total": 1, "page": 1, "pageSize": 20,
-                             "totalPages": 1},
+        "/api/v1/sessions": {
+            "data": [session_row],
+            "total": 1,
+            "page": 1,
+            "pageSize": 20,
+            "totalPages": 1,
+        },
         "/api/v1/uploads/recent": [upload_row],
-        "/api/v1/uploads": {"data": [upload_row], "total": 1, "page": 1, "pageSize": 20,
-                            "totalPages": 1},
+        "/api/v1/uploads": {
+            "data": [upload_row],
+            "total": 1,
+            "page": 1,
+            "pageSize": 20,
+            "totalPages": 1,
+        },
         "/api/v1/stats": {
-            "sessionsThisMonth": this_month, "sessionsTotal": 1, "imagesUploaded": 1,
-            "imagesDelivered": 1, "deliverySuccessRate": 50, "totalProjects": 1, "activeKeys": 1,
-            "topProjects": [{"id": ids["acme"], "name": "Acme", "sessions": 1}] if this_month else []},
+            "sessionsThisMonth": this_month,
+            "sessionsTotal": 1,
+            "imagesUploaded": 1,
+            "imagesDelivered": 1,
+            "deliverySuccessRate": 50,
+            "totalProjects": 1,
+            "activeKeys": 1,
+            "topProjects": [{"id": ids["acme"], "name": "Acme", "sessions": 1}]
+            if this_month
+            else [],
+        },
     }
 
 
-ENDPOINTS = ["/api/v1/sessions/recent", "/api/v1/sessions", "/api/v1/uploads/recent",
-             "/api/v1/uploads", "/api/v1/stats"]
+ENDPOINTS = [
+    "/api/v1/sessions/recent",
+    "/api/v1/sessions",
+    "/api/v1/uploads/recent",
+    "/api/v1/uploads",
+    "/api/v1/stats",
+]
 
 
 @pytest.mark.parametrize("credential", ["jwt", "key"])
@@ -109,21 +164,28 @@ def assert_error(response, status, code):
     assert isinstance(dict(pairs)["message"], str) and dict(pairs)["message"]
 
 
-@pytest.mark.parametrize("headers", [{}, bearer("aptr_unknown_key_0000000000000000"),
-                                     bearer("not.a.jwt"), {"Authorization": "Basic YTpi"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        bearer("aptr_unknown_key_0000000000000000"),
+        bearer("not.a.jwt"),
+        {"Authorization": "Basic YTpi"},
+    ],
+)
 def test_401_over_http_is_json_with_www_authenticate(server, headers):
     response = requests.get(server + "/api/v1/sessions", headers=headers, timeout=5)
     assert_error(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize("path", ["/api/v1/nope", "/", "/api/v1/sessions/recent/extra",
-                                  "/api/v2/stats"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/nope", "/", "/api/v1/sessions/recent/extra", "/api/v2/stats"]
+)
 def test_404_over_http_is_json(server, path):
     """Unknown paths are 404 whatever the credentials."""
     assert_error(requests.get(server + path, timeout=5), 404, "not_found")
-    assert_error(requests.get(server + path, headers=bearer("aptr_x"), timeout=5),
-                 404, "not_found")
+    assert_error(requests.get(server + path, headers=bearer("aptr_x"), timeout=5), 404, "not_found")
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
@@ -134,9 +196,15 @@ def test_405_over_http_is_json(server, method):
     assert "GET" in response.headers.get("Allow", "")
 
 
-@pytest.mark.parametrize("query", ["/api/v1/sessions?page=0", "/api/v1/uploads?pageSize=abc",
-                                   "/api/v1/sessions/recent?limit=-1",
-                                   "/api/v1/uploads?page=2147483648"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/api/v1/sessions?page=0",
+        "/api/v1/uploads?pageSize=abc",
+        "/api/v1/sessions/recent?limit=-1",
+        "/api/v1/uploads?page=2147483648",
+    ],
+)
 def test_400_over_http_is_json(server, acme, query):
     response = requests.get(server + query, headers=bearer(make_token(acme["ada"])), timeout=5)
     assert_error(response, 400, "invalid_parameter")
@@ -148,9 +216,12 @@ def test_both_workers_serve_concurrent_requests(server, acme):
 
     token = make_token(acme["ada"])
     with ThreadPoolExecutor(8) as pool:
-        responses = list(pool.map(
-            lambda _: requests.get(server + "/api/v1/stats", headers=bearer(token), timeout=5),
-            range(16)))
+        responses = list(
+            pool.map(
+                lambda _: requests.get(server + "/api/v1/stats", headers=bearer(token), timeout=5),
+                range(16),
+            )
+        )
     assert {r.status_code for r in responses} == {200}
     assert len({r.text for r in responses}) == 1
 
@@ -169,8 +240,11 @@ def test_gunicorn_log_has_one_json_line_per_request_with_its_id(database_url, ac
     """Under gunicorn the request lines reach its error log as JSON; probes stay out of it."""
     log = tmp_path / "gunicorn.log"
     with running_gunicorn(log, workers=1, DATABASE_URL=database_url) as (base, _):
-        sent = requests.get(base + "/api/v1/uploads", timeout=10,
-                            headers={**bearer(acme["key"]), "X-Request-Id": "gunicorn-line-1"})
+        sent = requests.get(
+            base + "/api/v1/uploads",
+            timeout=10,
+            headers={**bearer(acme["key"]), "X-Request-Id": "gunicorn-line-1"},
+        )
         assert sent.status_code == 200 and sent.headers["X-Request-Id"] == "gunicorn-line-1"
         for probe in ("/healthz", "/readyz"):
             assert requests.get(base + probe, timeout=10).status_code == 200

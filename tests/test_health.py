@@ -37,8 +37,11 @@ def test_readyz_is_503_naming_the_pending_migration(client, db):
 
 def test_readyz_is_503_promptly_when_the_database_cannot_be_reached(app):
     """A server that is not there: liveness stays 200, readiness says 503 within a second."""
-    settings = replace(app.config["SETTINGS"], pool_timeout_seconds=3.0,
-                       database_url="postgresql://nobody@127.0.0.1:9/none")
+    settings = replace(
+        app.config["SETTINGS"],
+        pool_timeout_seconds=3.0,
+        database_url="postgresql://nobody@127.0.0.1:9/none",
+    )
     app = create_app(settings)
     try:
         client = app.test_client()

@@ -1,4 +1,5 @@
-"""Hostile query strings (SPEC §4) on every parameter of every endpoint: always 200 or a JSON 400."""
+"""Hostile query strings (SPEC §4) on every parameter of every endpoint: always 200 or a
+JSON 400."""
 
 import json
 import math
@@ -27,25 +28,56 @@ PAGED = {SESSIONS: "sessions", UPLOADS: "uploads"}
 SESSION_FILTERS = {"projectId", "status", "tag", "from", "to"}
 UPLOAD_FILTERS = {"projectId", "status", "source", "destinationType", "from", "to"}
 WALKS = {"cursor", "format"}
-OWN_PARAMS = {SESSIONS_RECENT: {"limit"} | SESSION_FILTERS,
-              UPLOADS_RECENT: {"limit"} | UPLOAD_FILTERS,
-              SESSIONS: {"page", "pageSize"} | SESSION_FILTERS | WALKS,
-              UPLOADS: {"page", "pageSize"} | UPLOAD_FILTERS | WALKS, STATS: set()}
-PARAMETERS = [(SESSIONS_RECENT, "limit"), (UPLOADS_RECENT, "limit"),
-              (SESSIONS, "page"), (SESSIONS, "pageSize"), (UPLOADS, "page"), (UPLOADS, "pageSize")]
+OWN_PARAMS = {
+    SESSIONS_RECENT: {"limit"} | SESSION_FILTERS,
+    UPLOADS_RECENT: {"limit"} | UPLOAD_FILTERS,
+    SESSIONS: {"page", "pageSize"} | SESSION_FILTERS | WALKS,
+    UPLOADS: {"page", "pageSize"} | UPLOAD_FILTERS | WALKS,
+    STATS: set(),
+}
+PARAMETERS = [
+    (SESSIONS_RECENT, "limit"),
+    (UPLOADS_RECENT, "limit"),
+    (SESSIONS, "page"),
+    (SESSIONS, "pageSize"),
+    (UPLOADS, "page"),
+    (UPLOADS, "pageSize"),
+]
 MAX_PAGE = 2_147_483_647
 ROWS = 55  # more than the largest limit, so the clamp to 50 shows in the data
 LONG = 100_000
 
-HOSTILE = settings(max_examples=100, deadline=None,
-                   suppress_health_check=[HealthCheck.function_scoped_fixture])
+HOSTILE = settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
-SQL_FRAGMENTS = ["1; DROP TABLE users", "1' OR '1'='1", "1 OR 1=1", "1); DELETE FROM projects;--",
-                 "1 UNION SELECT email FROM users", "'; SELECT pg_sleep(10);--", "1--", "1/*",
-                 "$$; DROP TABLE api_keys; $$", "1::text", "(SELECT 1)", "\\x27", "%", "_"]
+SQL_FRAGMENTS = [
+    "1; DROP TABLE users",
+    "1' OR '1'='1",
+    "1 OR 1=1",
+    "1); DELETE FROM projects;--",
+    "1 UNION SELECT email FROM users",
+    "'; SELECT pg_sleep(10);--",
+    "1--",
+    "1/*",
+    "$$; DROP TABLE api_keys; $$",
+    "1::text",
+    "(SELECT 1)",
+    "\\x27",
+    "%",
+    "_",
+]
 NUL_VALUES = ["\x00", "1\x00", "\x001", "1\x002", "5\x00; DROP TABLE users"]
-LONG_VALUES = ["1" * LONG, "0" * (LONG - 1) + "7", "9" * LONG, "a" * LONG, "\x00" * LONG,
-               "-" + "9" * LONG, "\u0663" * (LONG // 2), "1' OR '1'='1" * (LONG // 12)]
+LONG_VALUES = [
+    "1" * LONG,
+    "0" * (LONG - 1) + "7",
+    "9" * LONG,
+    "a" * LONG,
+    "\x00" * LONG,
+    "-" + "9" * LONG,
+    "\u0663" * (LONG // 2),
+    "1' OR '1'='1" * (LONG // 12),
+]
 DIGITS = st.from_regex(r"\A[0-9]{1,40}\Z")
 # A digit string with something a careless int() would forgive, or that a parser may trip on.
 DECORATED = st.tuples(
@@ -54,7 +86,7 @@ DECORATED = st.tuples(
     st.sampled_from(["", " ", ".0", ".", "_0", "e3", "E-1", "\x00", "\r\n", ";", "'", "L", "j"]),
 ).map("".join)
 VALUES = st.one_of(
-    st.integers(-10**40, 10**40).map(str),
+    st.integers(-(10**40), 10**40).map(str),
     st.integers(-3, 150).map(str),
     DIGITS,
     DECORATED,
@@ -66,21 +98,76 @@ VALUES = st.one_of(
     st.text(max_size=40),
 )
 JUNK_NAMES = st.one_of(
-    st.sampled_from(["limit", "page", "pageSize", "page_size", "pagesize", "LIMIT", "offset",
-                     "sort", "order", "projectId", "fields", "__proto__", "limit[]", "page ",
-                     "limit\x00", "q", "' OR 1=1--", ""]),
+    st.sampled_from(
+        [
+            "limit",
+            "page",
+            "pageSize",
+            "page_size",
+            "pagesize",
+            "LIMIT",
+            "offset",
+            "sort",
+            "order",
+            "projectId",
+            "fields",
+            "__proto__",
+            "limit[]",
+            "page ",
+            "limit\x00",
+            "q",
+            "' OR 1=1--",
+            "",
+        ]
+    ),
     st.text(min_size=1, max_size=20),
 )
 # Already percent-encoded text sent as is: invalid escapes, encoded NULs, bad UTF-8, CRLF.
 RAW_JUNK = st.one_of(
-    st.sampled_from(["%00", "1%00", "%001", "%", "%%", "%zz", "%2", "%ff%fe", "%c3%28", "%31",
-                     "%E2%80%AE1", "%EF%BC%91", "1%20OR%201%3D1", "%0d%0aSet-Cookie:%20x=y",
-                     "+1", "1+", "%2B1", "%2D1", "1%2C2", "1;2", "%u0031", "&&&", "==",
-                     "1%27%20OR%20%271%27%3D%271", "%C0%B1", "%F0%9F%92%A9"]),
+    st.sampled_from(
+        [
+            "%00",
+            "1%00",
+            "%001",
+            "%",
+            "%%",
+            "%zz",
+            "%2",
+            "%ff%fe",
+            "%c3%28",
+            "%31",
+            "%E2%80%AE1",
+            "%EF%BC%91",
+            "1%20OR%201%3D1",
+            "%0d%0aSet-Cookie:%20x=y",
+            "+1",
+            "1+",
+            "%2B1",
+            "%2D1",
+            "1%2C2",
+            "1;2",
+            "%u0031",
+            "&&&",
+            "==",
+            "1%27%20OR%20%271%27%3D%271",
+            "%C0%B1",
+            "%F0%9F%92%A9",
+        ]
+    ),
     st.text(alphabet="%0123456789abcdefABCDEFxz+&=;?/\\'\"<>.,-_", max_size=60),
 )
-RAW_NAMES = ["limit", "page", "pageSize", "%6Cimit", "%70age", "pageSize%00", "page%5B%5D",
-             "LIMIT", "", "%"]
+RAW_NAMES = [
+    "limit",
+    "page",
+    "pageSize",
+    "%6Cimit",
+    "%70age",
+    "pageSize%00",
+    "page%5B%5D",
+    "LIMIT",
+    "",
+    "%",
+]
 
 
 def query(pairs):
@@ -122,15 +209,24 @@ def assert_invalid_parameter(body):
 
 # --- the world, loaded once ----------------------------------------------------------------
 
+
 def snapshot(conn):
     """Every table of the schema with its row count and a digest of all its rows."""
-    tables = [row["table_name"] for row in conn.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
-        "ORDER BY table_name")]
-    digest = "SELECT count(*) AS rows, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), " \
-             "'')) AS digest FROM {} t"
-    return {table: conn.execute(sql.SQL(digest).format(sql.Identifier(table))).fetchone()
-            for table in tables}
+    tables = [
+        row["table_name"]
+        for row in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+            "ORDER BY table_name"
+        )
+    ]
+    digest = (
+        "SELECT count(*) AS rows, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), "
+        "'')) AS digest FROM {} t"
+    )
+    return {
+        table: conn.execute(sql.SQL(digest).format(sql.Identifier(table))).fetchone()
+        for table in tables
+    }
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +251,12 @@ def scope(database_url):
     with database.connect(database_url, autocommit=True) as conn:
         empty_tables(conn)
         load_fixture(conn, world.doc)
-        yield {"credentials": {"jwt": make_token(owner), "key": key},
-               "ids": {"sessions": sessions, "uploads": uploads},
-               "snapshot": snapshot(conn), "conn": conn}
+        yield {
+            "credentials": {"jwt": make_token(owner), "key": key},
+            "ids": {"sessions": sessions, "uploads": uploads},
+            "snapshot": snapshot(conn),
+            "conn": conn,
+        }
         empty_tables(conn)
 
 
@@ -182,18 +281,26 @@ def ids(rows):
 
 def junk_extras(path):
     """Up to three parameters the endpoint does not read: they must change nothing."""
-    return st.lists(st.tuples(JUNK_NAMES, VALUES).filter(lambda p: p[0] not in OWN_PARAMS[path]),
-                    max_size=3)
+    return st.lists(
+        st.tuples(JUNK_NAMES, VALUES).filter(lambda p: p[0] not in OWN_PARAMS[path]), max_size=3
+    )
 
 
 # --- limit ---------------------------------------------------------------------------------
 
+
 @HOSTILE
-@given(data=st.data(), path=st.sampled_from(list(RECENT)), value=VALUES,
-       credential=st.sampled_from(["jwt", "key"]))
-def test_hostile_limit_is_200_exactly_as_specified_or_400(call, scope, data, path, value,
-                                                          credential):
-    """A plain positive integer gives min(limit, 50) newest rows, empty is the default, all else is 400."""
+@given(
+    data=st.data(),
+    path=st.sampled_from(list(RECENT)),
+    value=VALUES,
+    credential=st.sampled_from(["jwt", "key"]),
+)
+def test_hostile_limit_is_200_exactly_as_specified_or_400(
+    call, scope, data, path, value, credential
+):
+    """A plain positive integer gives min(limit, 50) newest rows, empty is the default, all
+    else is 400."""
     extras = data.draw(junk_extras(path))
     response = call(path, query([("limit", value)] + extras), credential)
     body = assert_sane(response)
@@ -215,13 +322,22 @@ OPTIONAL = st.one_of(st.none(), VALUES)
 
 
 @HOSTILE
-@given(data=st.data(), path=st.sampled_from(list(PAGED)), page=OPTIONAL, page_size=OPTIONAL,
-       credential=st.sampled_from(["jwt", "key"]))
+@given(
+    data=st.data(),
+    path=st.sampled_from(list(PAGED)),
+    page=OPTIONAL,
+    page_size=OPTIONAL,
+    credential=st.sampled_from(["jwt", "key"]),
+)
 def test_hostile_page_and_page_size_are_200_exactly_as_specified_or_400(
-        call, scope, data, path, page, page_size, credential):
+    call, scope, data, path, page, page_size, credential
+):
     """page in 1…2147483647 and pageSize ≥ 1 (clamped to 100) are served; anything else is 400."""
-    pairs = [(name, value) for name, value in (("page", page), ("pageSize", page_size))
-             if value is not None]
+    pairs = [
+        (name, value)
+        for name, value in (("page", page), ("pageSize", page_size))
+        if value is not None
+    ]
     pairs += data.draw(junk_extras(path))
     response = call(path, query(data.draw(st.permutations(pairs))), credential)
     body = assert_sane(response)
@@ -236,12 +352,18 @@ def test_hostile_page_and_page_size_are_200_exactly_as_specified_or_400(
     size = min(number(page_size), 100)
     offset = (number(page) - 1) * size
     assert list(body) == ["data", "total", "page", "pageSize", "totalPages"]
-    assert body == {"data": body["data"], "total": ROWS, "page": number(page), "pageSize": size,
-                    "totalPages": math.ceil(ROWS / size)}
-    assert ids(body["data"]) == scope["ids"][PAGED[path]][offset:offset + size]
+    assert body == {
+        "data": body["data"],
+        "total": ROWS,
+        "page": number(page),
+        "pageSize": size,
+        "totalPages": math.ceil(ROWS / size),
+    }
+    assert ids(body["data"]) == scope["ids"][PAGED[path]][offset : offset + size]
 
 
 # --- repeats and raw encodings -------------------------------------------------------------
+
 
 @HOSTILE
 @given(target=st.sampled_from(PARAMETERS), values=st.lists(VALUES, min_size=2, max_size=4))
@@ -252,8 +374,10 @@ def test_repeated_parameter_is_200_or_400(call, target, values):
 
 
 @HOSTILE
-@given(path=st.sampled_from(list(OWN_PARAMS)),
-       pieces=st.lists(st.tuples(st.sampled_from(RAW_NAMES), RAW_JUNK), min_size=1, max_size=4))
+@given(
+    path=st.sampled_from(list(OWN_PARAMS)),
+    pieces=st.lists(st.tuples(st.sampled_from(RAW_NAMES), RAW_JUNK), min_size=1, max_size=4),
+)
 def test_raw_percent_encoded_junk_is_200_or_400(call, path, pieces):
     """Invalid escapes, encoded NULs and invalid UTF-8 reach the app undecoded by us."""
     response = call(path, "&".join(f"{name}={junk}" for name, junk in pieces))
@@ -264,6 +388,7 @@ def test_raw_percent_encoded_junk_is_200_or_400(call, path, pieces):
 
 # --- /stats reads no parameter at all ------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def plain_stats(call):
     response = call(STATS, "")
@@ -272,8 +397,10 @@ def plain_stats(call):
 
 
 @HOSTILE
-@given(pairs=st.lists(st.tuples(JUNK_NAMES, VALUES), max_size=5),
-       credential=st.sampled_from(["jwt", "key"]))
+@given(
+    pairs=st.lists(st.tuples(JUNK_NAMES, VALUES), max_size=5),
+    credential=st.sampled_from(["jwt", "key"]),
+)
 def test_stats_ignores_any_hostile_parameter(call, plain_stats, pairs, credential):
     """Whatever the query string, /stats answers 200 with the same figures as without one."""
     response = call(STATS, query(pairs), credential)
@@ -283,6 +410,7 @@ def test_stats_ignores_any_hostile_parameter(call, plain_stats, pairs, credentia
 
 
 # --- nothing was written -------------------------------------------------------------------
+
 
 def test_tables_hold_the_same_rows_afterwards(scope):
     """Every table of the schema is still there with exactly the rows loaded (runs last)."""

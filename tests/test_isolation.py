@@ -13,14 +13,32 @@ from tests.conftest import ensure_loaded, make_token
 
 MONTH_START = NOW.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 # Limits large enough that every scope below fits on one page, so whole lists can be compared.
-ENDPOINTS = ["/api/v1/sessions/recent?limit=50", "/api/v1/sessions?pageSize=100",
-             "/api/v1/uploads/recent?limit=50", "/api/v1/uploads?pageSize=100",
-             "/api/v1/stats"]
-DEFAULT_ENDPOINTS = ["/api/v1/sessions/recent", "/api/v1/sessions", "/api/v1/uploads/recent",
-                     "/api/v1/uploads", "/api/v1/stats"]
+ENDPOINTS = [
+    "/api/v1/sessions/recent?limit=50",
+    "/api/v1/sessions?pageSize=100",
+    "/api/v1/uploads/recent?limit=50",
+    "/api/v1/uploads?pageSize=100",
+    "/api/v1/stats",
+]
+DEFAULT_ENDPOINTS = [
+    "/api/v1/sessions/recent",
+    "/api/v1/sessions",
+    "/api/v1/uploads/recent",
+    "/api/v1/uploads",
+    "/api/v1/stats",
+]
 # Delivery outcomes cycled over uploads (sessions have two destinations).
-OUTCOMES = [[], ["sent"], ["failed"], ["sent", "failed"], ["pending", "sent"], ["sent", "sent"],
-            ["failed", "failed"], ["pending"], ["pending", "failed"]]
+OUTCOMES = [
+    [],
+    ["sent"],
+    ["failed"],
+    ["sent", "failed"],
+    ["pending", "sent"],
+    ["sent", "sent"],
+    ["failed", "failed"],
+    ["pending"],
+    ["pending", "failed"],
+]
 
 
 class Tenancy:
@@ -39,16 +57,21 @@ class Tenancy:
     def project(self, label, owner):
         name = f"Marker-{label}-{uuid.uuid4().hex[:12]}"
         id = self.world.project(owner, name)
-        self.projects[id] = SimpleNamespace(id=id, label=label, name=name, sessions=[],
-                                            uploads=[], active_keys=0)
+        self.projects[id] = SimpleNamespace(
+            id=id, label=label, name=name, sessions=[], uploads=[], active_keys=0
+        )
         return id
 
     def sessions(self, project, count, old=False):
         p = self.projects[project]
         for _ in range(count):
             created = self.moment(timedelta(days=100) if old else timedelta(0))
-            id = self.world.session(project, created_at=created, tags=[f"tag-{p.label}"],
-                                    destinations=("webhook", f"dest_{p.label}"))
+            id = self.world.session(
+                project,
+                created_at=created,
+                tags=[f"tag-{p.label}"],
+                destinations=("webhook", f"dest_{p.label}"),
+            )
             p.sessions.append(SimpleNamespace(id=id, created_at=created, uploads=[]))
 
     def uploads(self, project, count):
@@ -59,8 +82,9 @@ class Tenancy:
             created = self.moment()
             filename = f"file-{p.label}-{n}.jpg"
             id = self.world.upload(session.id, statuses, created_at=created, filename=filename)
-            upload = SimpleNamespace(id=id, session=session.id, created_at=created,
-                                     statuses=statuses, filename=filename)
+            upload = SimpleNamespace(
+                id=id, session=session.id, created_at=created, statuses=statuses, filename=filename
+            )
             session.uploads.append(upload)
             p.uploads.append(upload)
 
@@ -72,9 +96,12 @@ class Tenancy:
     def markers(self, project):
         """Every string that would betray the project if it appeared in a response."""
         p = self.projects[project]
-        return ([p.id, p.name, f"tag-{p.label}", f"dest_{p.label}"]
-                + [s.id for s in p.sessions]
-                + [u.id for u in p.uploads] + [u.filename for u in p.uploads])
+        return (
+            [p.id, p.name, f"tag-{p.label}", f"dest_{p.label}"]
+            + [s.id for s in p.sessions]
+            + [u.id for u in p.uploads]
+            + [u.filename for u in p.uploads]
+        )
 
 
 def build_tenancy():
@@ -153,6 +180,7 @@ def client(app):
 
 # --- what the scope alone gives ------------------------------------------------------------
 
+
 def newest_first(items):
     return sorted(items, key=lambda item: (item.created_at, item.id), reverse=True)
 
@@ -161,12 +189,20 @@ def expected_sessions(t, scope):
     rows = []
     for project in (t.projects[id] for id in scope):
         for s in project.sessions:
-            rows.append((s, {
-                "id": s.id, "projectId": project.id, "projectName": project.name,
-                "imagesCount": len(s.uploads),
-                "imagesDelivered": sum("sent" in u.statuses for u in s.uploads),
-                "imagesFailed": sum("failed" in u.statuses for u in s.uploads),
-                "destinationsCount": 2}))
+            rows.append(
+                (
+                    s,
+                    {
+                        "id": s.id,
+                        "projectId": project.id,
+                        "projectName": project.name,
+                        "imagesCount": len(s.uploads),
+                        "imagesDelivered": sum("sent" in u.statuses for u in s.uploads),
+                        "imagesFailed": sum("failed" in u.statuses for u in s.uploads),
+                        "destinationsCount": 2,
+                    },
+                )
+            )
     order = {s.id: i for i, s in enumerate(newest_first([s for s, _ in rows]))}
     return [row for _, row in sorted(rows, key=lambda pair: order[pair[0].id])]
 
@@ -175,11 +211,20 @@ def expected_uploads(t, scope):
     rows = []
     for project in (t.projects[id] for id in scope):
         for u in project.uploads:
-            rows.append((u, {
-                "id": u.id, "sessionId": u.session, "projectId": project.id,
-                "projectName": project.name, "destinationsTotal": len(u.statuses),
-                "destinationsDelivered": u.statuses.count("sent"),
-                "destinationsFailed": u.statuses.count("failed")}))
+            rows.append(
+                (
+                    u,
+                    {
+                        "id": u.id,
+                        "sessionId": u.session,
+                        "projectId": project.id,
+                        "projectName": project.name,
+                        "destinationsTotal": len(u.statuses),
+                        "destinationsDelivered": u.statuses.count("sent"),
+                        "destinationsFailed": u.statuses.count("failed"),
+                    },
+                )
+            )
     order = {u.id: i for i, u in enumerate(newest_first([u for u, _ in rows]))}
     return [row for _, row in sorted(rows, key=lambda pair: order[pair[0].id])]
 
@@ -192,8 +237,9 @@ def expected_stats(t, scope):
     failed = sum(u.statuses.count("failed") for u in uploads)
     rate = math.floor(Fraction(100 * sent, sent + failed) + Fraction(1, 2)) if sent + failed else 0
     this_month = {p.id: sum(s.created_at >= MONTH_START for s in p.sessions) for p in projects}
-    top = sorted((p for p in projects if this_month[p.id]),
-                 key=lambda p: (-this_month[p.id], p.name, p.id))[:10]
+    top = sorted(
+        (p for p in projects if this_month[p.id]), key=lambda p: (-this_month[p.id], p.name, p.id)
+    )[:10]
     return {
         "sessionsThisMonth": sum(this_month.values()),
         "sessionsTotal": len(sessions),
@@ -202,8 +248,7 @@ def expected_stats(t, scope):
         "deliverySuccessRate": rate,
         "totalProjects": len(projects),
         "activeKeys": sum(p.active_keys for p in projects),
-        "topProjects": [{"id": p.id, "name": p.name, "sessions": this_month[p.id]}
-                        for p in top],
+        "topProjects": [{"id": p.id, "name": p.name, "sessions": this_month[p.id]} for p in top],
     }
 
 
@@ -283,14 +328,18 @@ def test_the_scenario_discriminates():
 
 # --- an API key is narrower than its owner --------------------------------------------------
 
+
 def test_api_key_of_a1_sees_only_a1_although_its_owner_sees_a2(get, tenancy):
-    owner_token, owner_scope = tenancy.callers["ada (owns A1, A3; member of A2)"]
+    owner_token, _ = tenancy.callers["ada (owns A1, A3; member of A2)"]
     key, _ = tenancy.callers["API key of A1"]
     a1, a2 = tenancy.names["a1"], tenancy.names["a2"]
-    owner_projects = {row["projectId"] for row in get("/api/v1/sessions?pageSize=100",
-                                                      owner_token).get_json()["data"]}
-    key_projects = {row["projectId"] for row in get("/api/v1/sessions?pageSize=100",
-                                                    key).get_json()["data"]}
+    owner_projects = {
+        row["projectId"]
+        for row in get("/api/v1/sessions?pageSize=100", owner_token).get_json()["data"]
+    }
+    key_projects = {
+        row["projectId"] for row in get("/api/v1/sessions?pageSize=100", key).get_json()["data"]
+    }
     assert owner_projects == {a1, a2}
     assert key_projects == {a1}
     assert get("/api/v1/stats", owner_token).get_json()["totalProjects"] == 3
@@ -298,6 +347,7 @@ def test_api_key_of_a1_sees_only_a1_although_its_owner_sees_a2(get, tenancy):
 
 
 # --- membership changes take effect on the next request ------------------------------------
+
 
 def everything_visible(get, credential):
     return "".join(get(path, credential).get_data(as_text=True) for path in DEFAULT_ENDPOINTS)
@@ -312,16 +362,25 @@ def late_joiner(db, world):
     session = world.session(project)
     upload = world.upload(session, ["sent"])
     world.load()
-    return SimpleNamespace(db=db, project=project, name=name, session=session, upload=upload,
-                           user=late, token=make_token(late))
+    return SimpleNamespace(
+        db=db,
+        project=project,
+        name=name,
+        session=session,
+        upload=upload,
+        user=late,
+        token=make_token(late),
+    )
 
 
 def test_membership_granted_later_is_seen_on_the_next_request(get, late_joiner):
     j = late_joiner
     before = everything_visible(get, j.token)
     assert [m for m in (j.project, j.name, j.session, j.upload) if m in before] == []
-    j.db.execute("INSERT INTO members (project_id, user_id, role) VALUES (%s, %s, 'member')",
-                 [j.project, j.user])
+    j.db.execute(
+        "INSERT INTO members (project_id, user_id, role) VALUES (%s, %s, 'member')",
+        [j.project, j.user],
+    )
     assert [row["id"] for row in get("/api/v1/sessions/recent", j.token).get_json()] == [j.session]
     assert [row["id"] for row in get("/api/v1/uploads/recent", j.token).get_json()] == [j.upload]
     stats = get("/api/v1/stats", j.token).get_json()
@@ -330,13 +389,21 @@ def test_membership_granted_later_is_seen_on_the_next_request(get, late_joiner):
 
 def test_membership_removed_is_gone_on_the_next_request(get, late_joiner):
     j = late_joiner
-    j.db.execute("INSERT INTO members (project_id, user_id, role) VALUES (%s, %s, 'admin')",
-                 [j.project, j.user])
+    j.db.execute(
+        "INSERT INTO members (project_id, user_id, role) VALUES (%s, %s, 'admin')",
+        [j.project, j.user],
+    )
     assert get("/api/v1/stats", j.token).get_json()["totalProjects"] == 1
-    j.db.execute("DELETE FROM members WHERE project_id = %s AND user_id = %s",
-                 [j.project, j.user])
+    j.db.execute("DELETE FROM members WHERE project_id = %s AND user_id = %s", [j.project, j.user])
     after = everything_visible(get, j.token)
     assert [m for m in (j.project, j.name, j.session, j.upload) if m in after] == []
     assert get("/api/v1/stats", j.token).get_json() == {
-        "sessionsThisMonth": 0, "sessionsTotal": 0, "imagesUploaded": 0, "imagesDelivered": 0,
-        "deliverySuccessRate": 0, "totalProjects": 0, "activeKeys": 0, "topProjects": []}
+        "sessionsThisMonth": 0,
+        "sessionsTotal": 0,
+        "imagesUploaded": 0,
+        "imagesDelivered": 0,
+        "deliverySuccessRate": 0,
+        "totalProjects": 0,
+        "activeKeys": 0,
+        "topProjects": [],
+    }

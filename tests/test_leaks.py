@@ -1,4 +1,5 @@
-"""Nothing leaks (SPEC §3, §4): protective headers on every answer; no trace, SQL, DSN or credential in responses or logs."""
+"""Nothing leaks (SPEC §3, §4): protective headers on every answer; no trace, SQL, DSN or
+credential in responses or logs."""
 
 import base64
 import hashlib
@@ -20,22 +21,48 @@ from tests.builders import NOW, World, new_id
 from tests.conftest import TEST_SECRET, bearer, make_token
 from tests.servers import running_gunicorn
 
-ENDPOINTS = ["/api/v1/sessions/recent", "/api/v1/sessions", "/api/v1/uploads/recent",
-             "/api/v1/uploads", "/api/v1/stats"]
+ENDPOINTS = [
+    "/api/v1/sessions/recent",
+    "/api/v1/sessions",
+    "/api/v1/uploads/recent",
+    "/api/v1/uploads",
+    "/api/v1/stats",
+]
 PATH = "/api/v1/sessions"
 # An unreachable server whose URL carries a password: neither may ever reach a client or a log.
 DSN_PASSWORD = "dsn-password-Zq81xWv"
 DOWN_URL = f"postgresql://nobody:{DSN_PASSWORD}@127.0.0.1:1/none"
 BOOM = "secret SQL SELECT * FROM users dsn=postgresql://u:p@h/db"
 # Never in any answer, whatever the case (case-sensitive: SQL keywords, trace markers).
-FORBIDDEN = ["Traceback", 'File "', "SELECT ", " FROM ", "INSERT ", "WHERE ", "RuntimeError",
-             "OperationalError", "PoolTimeout", "DecodeError", "ExpiredSignature"]
+FORBIDDEN = [
+    "Traceback",
+    'File "',
+    "SELECT ",
+    " FROM ",
+    "INSERT ",
+    "WHERE ",
+    "RuntimeError",
+    "OperationalError",
+    "PoolTimeout",
+    "DecodeError",
+    "ExpiredSignature",
+]
 # Never in any answer, in any case.
-FORBIDDEN_ANY_CASE = ["psycopg", "postgresql://", "postgres://", "sqlstate", "key_hash",
-                      "api_keys", "jwt_secret", "127.0.0.1:1", DSN_PASSWORD.lower()]
+FORBIDDEN_ANY_CASE = [
+    "psycopg",
+    "postgresql://",
+    "postgres://",
+    "sqlstate",
+    "key_hash",
+    "api_keys",
+    "jwt_secret",
+    "127.0.0.1:1",
+    DSN_PASSWORD.lower(),
+]
 
 
 # --- the tenant and its credentials --------------------------------------------------------
+
 
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
@@ -56,9 +83,11 @@ def build_tenant():
     user = world.user("Ada")
     project = world.project(user, "Acme")
     world.upload(world.session(project), ["sent"])
-    keys = {"valid": world.api_key(project),
-            "revoked": world.api_key(project, revoked_at=NOW - timedelta(days=1)),
-            "expired": world.api_key(project, expires_at=NOW - timedelta(days=1))}
+    keys = {
+        "valid": world.api_key(project),
+        "revoked": world.api_key(project, revoked_at=NOW - timedelta(days=1)),
+        "expired": world.api_key(project, expires_at=NOW - timedelta(days=1)),
+    }
     return SimpleNamespace(doc=world.doc, user=user, keys=keys, jwt=make_token(user))
 
 
@@ -74,9 +103,13 @@ def bad_jwts(t):
         "expired": make_token(t.user, expires_in=-3600),
         "missing exp": make_token(t.user, expires_in=None),
         "refresh": make_token(t.user, type="refresh"),
-        "tampered payload": ".".join([good.split(".")[0],
-                                      b64url(json.dumps({**claims, "sub": new_id()}).encode()),
-                                      good.split(".")[2]]),
+        "tampered payload": ".".join(
+            [
+                good.split(".")[0],
+                b64url(json.dumps({**claims, "sub": new_id()}).encode()),
+                good.split(".")[2],
+            ]
+        ),
         "truncated signature": good[:-4],
         "sub sql": make_token("'; DROP TABLE users;--"),
         "sub not a uuid": make_token("ada@example.com"),
@@ -99,8 +132,9 @@ def bad_keys(t):
 def forbidden_for(database_url):
     """Fragments of the real database URL that must never show: the URL, host and password."""
     params = psycopg.conninfo.conninfo_to_dict(database_url)
-    return [database_url] + [params[k] for k in ("host", "password")
-                             if params.get(k) and len(str(params[k])) > 3]
+    return [database_url] + [
+        params[k] for k in ("host", "password") if params.get(k) and len(str(params[k])) > 3
+    ]
 
 
 def exposed(response):
@@ -130,11 +164,14 @@ def assert_envelope(response, status, code):
 
 # --- extra apps: the database unreachable, and a view that crashes -------------------------
 
+
 @pytest.fixture(scope="module")
 def down_app(app):
-    """The real app pointed at a server that refuses connections; a request waits 0.5 s, then 503."""
-    down = create_app(replace(app.config["SETTINGS"], database_url=DOWN_URL,
-                              pool_timeout_seconds=0.5))
+    """The real app pointed at a server that refuses connections; a request waits 0.5 s,
+    then 503."""
+    down = create_app(
+        replace(app.config["SETTINGS"], database_url=DOWN_URL, pool_timeout_seconds=0.5)
+    )
     yield down
     down.extensions["db_pool"].close()
 
@@ -172,13 +209,21 @@ STATUS_CASES = {
     "503": (503, lambda c, t, down, boom: down.test_client().get(PATH, headers=bearer(t.jwt))),
     "500": (500, lambda c, t, down, boom: boom.test_client().get("/boom")),
 }
-CODES = {200: None, 400: "invalid_parameter", 401: "unauthorized", 404: "not_found",
-         405: "method_not_allowed", 500: "internal_error", 503: "unavailable"}
+CODES = {
+    200: None,
+    400: "invalid_parameter",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    500: "internal_error",
+    503: "unavailable",
+}
 
 
 @pytest.mark.parametrize("case", STATUS_CASES)
-def test_every_answer_forbids_sniffing_and_shared_caches(client, tenant, down_app, boom_app,
-                                                         case, database_url):
+def test_every_answer_forbids_sniffing_and_shared_caches(
+    client, tenant, down_app, boom_app, case, database_url
+):
     status, send = STATUS_CASES[case]
     response = send(client, tenant, down_app, boom_app)
     assert response.status_code == status, response.get_data(as_text=True)[:2000]
@@ -197,12 +242,22 @@ def test_unexpected_error_is_a_bare_500(boom_app):
     body = assert_envelope(response, 500, "internal_error")
     assert list(body)[:2] == ["error", "message"]
     text = exposed(response)
-    for fragment in ("secret", "SELECT", "FROM users", "postgresql://", "u:p@h", "dsn=",
-                     "Traceback", "RuntimeError", "boom"):
+    for fragment in (
+        "secret",
+        "SELECT",
+        "FROM users",
+        "postgresql://",
+        "u:p@h",
+        "dsn=",
+        "Traceback",
+        "RuntimeError",
+        "boom",
+    ):
         assert fragment not in text, fragment
 
 
 # --- b) no trace, SQL, DSN or credential in any refusal ------------------------------------
+
 
 def credential_cases(t):
     return {**bad_jwts(t), **bad_keys(t)}
@@ -219,12 +274,15 @@ def test_refused_credential_leaks_nothing(client, tenant, case, database_url):
         assert_no_leak(response, credential, *forbidden_for(database_url))
 
 
-@pytest.mark.parametrize("header", [
-    "Basic " + base64.b64encode(f"ada:{TEST_SECRET}".encode()).decode(),
-    "Token aptr_" + "Z" * 43,
-    "Bearer a b c",
-    "Bearer " + "x" * 9000,
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Basic " + base64.b64encode(f"ada:{TEST_SECRET}".encode()).decode(),
+        "Token aptr_" + "Z" * 43,
+        "Bearer a b c",
+        "Bearer " + "x" * 9000,
+    ],
+)
 def test_malformed_authorization_header_leaks_nothing(client, tenant, header):
     response = client.get(PATH, headers={"Authorization": header})
     assert_envelope(response, 401, "unauthorized")
@@ -234,8 +292,11 @@ def test_malformed_authorization_header_leaks_nothing(client, tenant, header):
 @pytest.mark.parametrize("kind", ["jwt", "valid key", "unknown key"])
 def test_unreachable_database_leaks_nothing(down_app, tenant, kind):
     """503 while the database is unreachable: no DSN, host, driver message or credential."""
-    credential = {"jwt": tenant.jwt, "valid key": tenant.keys["valid"],
-                  "unknown key": "aptr_" + "Q" * 43}[kind]
+    credential = {
+        "jwt": tenant.jwt,
+        "valid key": tenant.keys["valid"],
+        "unknown key": "aptr_" + "Q" * 43,
+    }[kind]
     for path in ("/api/v1/sessions", "/api/v1/stats"):
         response = down_app.test_client().get(path, headers=bearer(credential))
         assert_envelope(response, 503, "unavailable")
@@ -244,10 +305,14 @@ def test_unreachable_database_leaks_nothing(down_app, tenant, kind):
 
 # --- c) logs never carry a credential ------------------------------------------------------
 
+
 def every_secret(t):
     """Each credential the log tests send, and the secrets behind them."""
-    return ([t.jwt, *t.keys.values(), TEST_SECRET, DSN_PASSWORD]
-            + list(bad_jwts(t).values()) + list(bad_keys(t).values()))
+    return (
+        [t.jwt, *t.keys.values(), TEST_SECRET, DSN_PASSWORD]
+        + list(bad_jwts(t).values())
+        + list(bad_keys(t).values())
+    )
 
 
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -279,11 +344,13 @@ def test_app_logs_carry_no_credential(app, down_app, tenant, caplog):
 
 # --- c) the same through a real gunicorn, access log on ------------------------------------
 
+
 @contextmanager
 def gunicorn(log, **settings):
     """One debug-level worker with the access log on, everything it prints going to `log`."""
-    with running_gunicorn(log, workers=1, args=("--log-level", "debug", "--access-logfile", "-"),
-                          **settings) as (base, _):
+    with running_gunicorn(
+        log, workers=1, args=("--log-level", "debug", "--access-logfile", "-"), **settings
+    ) as (base, _):
         yield base
 
 
@@ -292,14 +359,17 @@ def gunicorn(log, **settings):
 def send_secrets(base, tenant, expected, paths):
     """Every credential as Bearer on `paths`, in a cookie, and as a Basic password."""
     statuses = []
-    credentials = [tenant.jwt, tenant.keys["valid"], *bad_jwts(tenant).values(),
-                   *bad_keys(tenant).values()]
+    credentials = [
+        tenant.jwt,
+        tenant.keys["valid"],
+        *bad_jwts(tenant).values(),
+        *bad_keys(tenant).values(),
+    ]
     for credential in credentials:
         for path in paths:
             response = requests.get(base + path, headers=bearer(credential), timeout=10)
             statuses.append(response.status_code)
-        cookie = requests.get(base + PATH, cookies={"access_token_cookie": credential},
-                              timeout=10)
+        cookie = requests.get(base + PATH, cookies={"access_token_cookie": credential}, timeout=10)
         assert cookie.status_code == 401
     basic = requests.get(base + PATH, auth=("ada", TEST_SECRET), timeout=10)
     assert basic.status_code == 401
@@ -320,8 +390,9 @@ def test_gunicorn_output_carries_no_credential(tenant, database_url, tmp_path):
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 def test_gunicorn_output_carries_no_credential_while_database_is_down(tenant, tmp_path):
     log = tmp_path / "gunicorn.log"
-    with gunicorn(log, DATABASE_URL=DOWN_URL, DB_POOL_TIMEOUT_SECONDS="0.5",
-                  DB_STATEMENT_TIMEOUT_MS="400") as base:
+    with gunicorn(
+        log, DATABASE_URL=DOWN_URL, DB_POOL_TIMEOUT_SECONDS="0.5", DB_STATEMENT_TIMEOUT_MS="400"
+    ) as base:
         send_secrets(base, tenant, 503, [PATH])  # each 503 waits 0.5 s
     output = log.read_text(encoding="utf-8", errors="replace")
     assert '"GET /api/v1/sessions HTTP/1.1" 503' in output

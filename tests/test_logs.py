@@ -28,22 +28,30 @@ def tenant(world):
 
 def access_lines(caplog):
     """The access records of the captured requests, as the JSON lines the service writes."""
-    formatter = JsonFormatter("{levelname}{name}{message}", style="{", timestamp="time",
-                              rename_fields={"levelname": "level", "name": "logger"})
-    return [json.loads(formatter.format(record)) for record in caplog.records
-            if record.name == "apertur.access"]
+    formatter = JsonFormatter(
+        "{levelname}{name}{message}",
+        style="{",
+        timestamp="time",
+        rename_fields={"levelname": "level", "name": "logger"},
+    )
+    return [
+        json.loads(formatter.format(record))
+        for record in caplog.records
+        if record.name == "apertur.access"
+    ]
 
 
-@pytest.mark.parametrize("given", ["abc-123", "0f8fad5b-d9cb-469f-a165-70867728950e",
-                                   "trace.id:42_x", "a" * 128])
+@pytest.mark.parametrize(
+    "given", ["abc-123", "0f8fad5b-d9cb-469f-a165-70867728950e", "trace.id:42_x", "a" * 128]
+)
 def test_a_well_formed_request_id_is_kept(client, tenant, given):
-    response = client.get("/api/v1/stats", headers={**bearer(tenant["key"]),
-                                                    "X-Request-Id": given})
+    response = client.get("/api/v1/stats", headers={**bearer(tenant["key"]), "X-Request-Id": given})
     assert response.headers["X-Request-Id"] == given
 
 
-@pytest.mark.parametrize("given", ["", "a" * 129, "has space", "quote\"d", "new\\nline",
-                                   "{\"json\":1}", "é"])
+@pytest.mark.parametrize(
+    "given", ["", "a" * 129, "has space", 'quote"d', "new\\nline", '{"json":1}', "é"]
+)
 def test_a_malformed_or_missing_request_id_is_replaced(client, tenant, given):
     headers = bearer(tenant["key"])
     if given:
@@ -52,12 +60,20 @@ def test_a_malformed_or_missing_request_id_is_replaced(client, tenant, given):
     assert GENERATED_ID.fullmatch(response.headers["X-Request-Id"])
 
 
-@pytest.mark.parametrize("path, credential, status", [
-    ("/api/v1/stats", "key", 200), ("/api/v1/stats", None, 401),
-    ("/api/v1/sessions?page=0", "key", 400), ("/api/v1/nope", "key", 404),
-    ("/healthz", None, 200), ("/readyz", None, 200)])
-def test_every_response_carries_its_id_and_errors_repeat_it(client, tenant, path, credential,
-                                                            status):
+@pytest.mark.parametrize(
+    "path, credential, status",
+    [
+        ("/api/v1/stats", "key", 200),
+        ("/api/v1/stats", None, 401),
+        ("/api/v1/sessions?page=0", "key", 400),
+        ("/api/v1/nope", "key", 404),
+        ("/healthz", None, 200),
+        ("/readyz", None, 200),
+    ],
+)
+def test_every_response_carries_its_id_and_errors_repeat_it(
+    client, tenant, path, credential, status
+):
     headers = bearer(tenant[credential]) if credential else {}
     response = client.get(path, headers={**headers, "X-Request-Id": "req-7"})
     assert response.status_code == status
@@ -78,8 +94,9 @@ def test_server_timing_counts_database_time_only_when_the_database_was_asked(cli
 
 def test_one_json_line_per_request_with_caller_ids_never_credentials(client, tenant, caplog):
     caplog.set_level(logging.INFO, logger="apertur")
-    client.get("/api/v1/sessions?pageSize=5", headers={**bearer(tenant["jwt"]),
-                                                       "X-Request-Id": "one"})
+    client.get(
+        "/api/v1/sessions?pageSize=5", headers={**bearer(tenant["jwt"]), "X-Request-Id": "one"}
+    )
     client.get("/api/v1/stats", headers={**bearer(tenant["key"]), "X-Request-Id": "two"})
     client.get("/api/v1/stats", headers={**bearer(tenant["key"] + "x"), "X-Request-Id": "three"})
     client.get("/healthz")
@@ -101,8 +118,9 @@ def test_one_json_line_per_request_with_caller_ids_never_credentials(client, ten
         assert secret not in text
 
 
-def test_an_unexpected_error_logs_its_stack_trace_but_answers_without_it(app, tenant, caplog,
-                                                                        monkeypatch):
+def test_an_unexpected_error_logs_its_stack_trace_but_answers_without_it(
+    app, tenant, caplog, monkeypatch
+):
     import api
 
     def broken(*args, **kwargs):
@@ -110,8 +128,9 @@ def test_an_unexpected_error_logs_its_stack_trace_but_answers_without_it(app, te
 
     monkeypatch.setattr(api, "read_in_scope", broken)
     caplog.set_level(logging.INFO, logger="apertur")
-    response = app.test_client().get("/api/v1/stats", headers={**bearer(tenant["key"]),
-                                                               "X-Request-Id": "err-1"})
+    response = app.test_client().get(
+        "/api/v1/stats", headers={**bearer(tenant["key"]), "X-Request-Id": "err-1"}
+    )
     assert response.status_code == 500
     assert "boom" not in response.get_data(as_text=True)
     assert response.get_json()["requestId"] == "err-1"
@@ -123,6 +142,7 @@ def test_logging_is_configured_once_however_many_apps(app):
     for _ in range(3):
         other = create_app(replace(app.config["SETTINGS"]))
         other.extensions["db_pool"].close()
-    handlers = [h for h in logging.getLogger("apertur").handlers
-                if isinstance(h.formatter, JsonFormatter)]
+    handlers = [
+        h for h in logging.getLogger("apertur").handlers if isinstance(h.formatter, JsonFormatter)
+    ]
     assert len(handlers) == 1

@@ -22,9 +22,11 @@ from tests.servers import free_port, running_gunicorn
 
 REPO = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or next(
-    (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(path).exists()), None)
+    (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(path).exists()), None
+)
 pytestmark = pytest.mark.skipif(
-    NGINX is None, reason="nginx is not installed here (apt-get install nginx); .ci/run installs it")
+    NGINX is None, reason="nginx is not installed here (apt-get install nginx); .ci/run installs it"
+)
 
 
 @contextmanager
@@ -54,8 +56,11 @@ http {{
     include {directory}/apertur.conf;
 }}
 """)
-    process = subprocess.Popen([NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 10
@@ -80,9 +85,11 @@ def stack(database_url, tmp_path_factory):
     """(nginx URL, gunicorn URL, gunicorn log) with the app trusting one proxy."""
     directory = tmp_path_factory.mktemp("nginx")
     log = directory / "gunicorn.log"
-    with running_gunicorn(log, DATABASE_URL=database_url, TRUSTED_PROXIES="1") as (app, _):
-        with running_nginx(directory, app.removeprefix("http://")) as proxy:
-            yield proxy, app, log
+    with (
+        running_gunicorn(log, DATABASE_URL=database_url, TRUSTED_PROXIES="1") as (app, _),
+        running_nginx(directory, app.removeprefix("http://")) as proxy,
+    ):
+        yield proxy, app, log
 
 
 @pytest.fixture
@@ -106,8 +113,11 @@ def logged(log, request_id):
 
 def test_requests_pass_through_with_the_client_address_and_request_id(stack, key):
     proxy, app, log = stack
-    through = requests.get(proxy + "/api/v1/uploads", timeout=10,
-                           headers={**bearer(key), "X-Request-Id": "via-nginx-1"})
+    through = requests.get(
+        proxy + "/api/v1/uploads",
+        timeout=10,
+        headers={**bearer(key), "X-Request-Id": "via-nginx-1"},
+    )
     direct = requests.get(app + "/api/v1/uploads", headers=bearer(key), timeout=10)
     assert through.status_code == 200 and through.json() == direct.json()
     assert through.headers["X-Request-Id"] == "via-nginx-1"
@@ -117,9 +127,11 @@ def test_requests_pass_through_with_the_client_address_and_request_id(stack, key
 
 def test_a_spoofed_forwarded_for_does_not_change_the_logged_address(stack, key):
     proxy, _, log = stack
-    requests.get(proxy + "/api/v1/stats", timeout=10,
-                 headers={**bearer(key), "X-Request-Id": "spoofed-1",
-                          "X-Forwarded-For": "6.6.6.6"})
+    requests.get(
+        proxy + "/api/v1/stats",
+        timeout=10,
+        headers={**bearer(key), "X-Request-Id": "spoofed-1", "X-Forwarded-For": "6.6.6.6"},
+    )
     assert logged(log, "spoofed-1")["clientAddress"] == "127.0.0.1"
 
 
@@ -149,8 +161,9 @@ def test_metrics_are_not_served_through_nginx(stack):
 
 def test_json_is_gzipped(stack):
     proxy, _, _ = stack
-    response = requests.get(proxy + "/api/v1/openapi.json", timeout=10,
-                            headers={"Accept-Encoding": "gzip"})
+    response = requests.get(
+        proxy + "/api/v1/openapi.json", timeout=10, headers={"Accept-Encoding": "gzip"}
+    )
     assert response.status_code == 200
     assert response.headers["Content-Encoding"] == "gzip"
     assert response.json()["openapi"].startswith("3.")
@@ -165,12 +178,15 @@ def exportable(key, db):
     secret = world.api_key(project)
     session = world.session(project, destinations=())
     load_fixture(db, world.doc)
-    db.execute("""
+    db.execute(
+        """
         INSERT INTO uploads (id, session_id, project_id, filename, size_bytes, mime_type,
                              source, is_encrypted, created_at)
         SELECT gen_random_uuid(), %(session)s, %(project)s, 'IMG_' || i || '.jpg', i,
                'image/jpeg', 'camera', false, now() - i * interval '1 second'
-        FROM generate_series(1, 30000) AS i""", {"session": session, "project": project})
+        FROM generate_series(1, 30000) AS i""",
+        {"session": session, "project": project},
+    )
     return secret
 
 
@@ -179,30 +195,46 @@ def test_one_export_at_a_time_per_credential(stack, exportable, key):
     requests, and other credentials' exports, go through; afterwards it may export again."""
     proxy, _, _ = stack
     plain = {"Accept-Encoding": "identity"}
-    first = requests.get(proxy + "/api/v1/uploads?format=csv", stream=True, timeout=30,
-                         headers={**bearer(exportable), **plain})
+    first = requests.get(
+        proxy + "/api/v1/uploads?format=csv",
+        stream=True,
+        timeout=30,
+        headers={**bearer(exportable), **plain},
+    )
     try:
         assert first.status_code == 200
-        second = requests.get(proxy + "/api/v1/uploads", timeout=10,
-                              headers={**bearer(exportable), **plain, "Accept": "text/csv"})
+        second = requests.get(
+            proxy + "/api/v1/uploads",
+            timeout=10,
+            headers={**bearer(exportable), **plain, "Accept": "text/csv"},
+        )
         assert second.status_code == 429 and second.json()["error"] == "too_many_requests"
-        assert requests.get(proxy + "/api/v1/uploads?format=json", timeout=10,
-                            headers=bearer(exportable)).status_code == 200
-        other = requests.get(proxy + "/api/v1/uploads?format=ndjson", timeout=10,
-                             headers=bearer(key))
+        assert (
+            requests.get(
+                proxy + "/api/v1/uploads?format=json", timeout=10, headers=bearer(exportable)
+            ).status_code
+            == 200
+        )
+        other = requests.get(
+            proxy + "/api/v1/uploads?format=ndjson", timeout=10, headers=bearer(key)
+        )
         assert other.status_code == 200 and len(other.text.splitlines()) == 1
         lines = sum(chunk.count(b"\n") for chunk in first.iter_content(65536))
     finally:
         first.close()
     assert lines == 30_001  # the header and every row: the limit cut nothing short
-    again = requests.get(proxy + "/api/v1/uploads?format=ndjson&pageSize=1", timeout=30,
-                         headers=bearer(exportable))
+    again = requests.get(
+        proxy + "/api/v1/uploads?format=ndjson&pageSize=1", timeout=30, headers=bearer(exportable)
+    )
     assert again.status_code == 200 and len(again.text.splitlines()) == 30_000
 
 
 def test_exports_are_gzipped(stack, key):
     proxy, _, _ = stack
-    response = requests.get(proxy + "/api/v1/uploads?format=csv", timeout=10,
-                            headers={**bearer(key), "Accept-Encoding": "gzip"})
+    response = requests.get(
+        proxy + "/api/v1/uploads?format=csv",
+        timeout=10,
+        headers={**bearer(key), "Accept-Encoding": "gzip"},
+    )
     assert response.status_code == 200 and response.headers["Content-Encoding"] == "gzip"
     assert response.text.startswith("id,filename,")

@@ -17,25 +17,43 @@ from openapi_spec_validator import validate
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
-from schemathesis.specs.openapi.checks import (content_type_conformance, ignored_auth,
-                                               negative_data_rejection,
-                                               positive_data_acceptance,
-                                               response_schema_conformance,
-                                               status_code_conformance, unsupported_method)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    negative_data_rejection,
+    positive_data_acceptance,
+    response_schema_conformance,
+    status_code_conformance,
+    unsupported_method,
+)
 
 from tests.builders import NOW, World
 from tests.conftest import bearer, ensure_loaded, make_token
 
 DOCUMENT = "/api/v1/openapi.json"
-SECURED = ["/api/v1/sessions/recent", "/api/v1/sessions", "/api/v1/sessions/{session_id}",
-           "/api/v1/uploads/recent", "/api/v1/uploads", "/api/v1/uploads/{upload_id}",
-           "/api/v1/stats", "/api/v1/keys/current"]
+SECURED = [
+    "/api/v1/sessions/recent",
+    "/api/v1/sessions",
+    "/api/v1/sessions/{session_id}",
+    "/api/v1/uploads/recent",
+    "/api/v1/uploads",
+    "/api/v1/uploads/{upload_id}",
+    "/api/v1/stats",
+    "/api/v1/keys/current",
+]
 OPEN = ["/healthz", "/readyz", DOCUMENT]
 LISTS = ["/api/v1/sessions", "/api/v1/uploads"]
 # Named rather than left to schemathesis' defaults, so the test says what it proves.
-CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance,
-          content_type_conformance, negative_data_rejection, positive_data_acceptance,
-          ignored_auth, unsupported_method]
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+    content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
+    ignored_auth,
+    unsupported_method,
+]
 NOWHERE = "00000000-0000-4000-8000-000000000000"
 
 
@@ -52,17 +70,29 @@ def build_world():
     key = world.api_key(project, expires_at=NOW.replace(year=NOW.year + 1), name="fuzz key")
     outcomes = [(), ("sent",), ("failed", "pending"), ("sent", "failed"), ("pending",)]
     sources = ["camera", "url", "google_drive", "dropbox", "box"]
-    for index, (where, destinations, tags, status) in enumerate([
-            (project, (), None, "active"), (project, ("webhook",), ["t"], "completed"),
+    for index, (where, destinations, tags, status) in enumerate(
+        [
+            (project, (), None, "active"),
+            (project, ("webhook",), ["t"], "completed"),
             (project, ("s3", "webhook"), ["t", "wedding"], "pending"),
             (shared, ("google_drive", "s3"), ["wedding"], "failed"),
-            (foreign, ("webhook",), ["t"], "active")]):
-        session = world.session(where, created_at=NOW.replace(microsecond=index * 1111),
-                                tags=tags, status=status, destinations=destinations)
+            (foreign, ("webhook",), ["t"], "active"),
+        ]
+    ):
+        session = world.session(
+            where,
+            created_at=NOW.replace(microsecond=index * 1111),
+            tags=tags,
+            status=status,
+            destinations=destinations,
+        )
         for turn in range(2):
-            world.upload(session, outcomes[(index + turn) % len(outcomes)][:len(destinations)],
-                         source=sources[(index + turn) % len(sources)],
-                         created_at=NOW.replace(microsecond=index * 1111 + turn))
+            world.upload(
+                session,
+                outcomes[(index + turn) % len(outcomes)][: len(destinations)],
+                source=sources[(index + turn) % len(sources)],
+                created_at=NOW.replace(microsecond=index * 1111 + turn),
+            )
     return world, owner, key
 
 
@@ -77,14 +107,19 @@ def dictionaries(doc):
         "upload_ids": [u["id"] for u in doc["uploads"]] + [NOWHERE],
         "project_ids": [p["id"] for p in doc["projects"]] + [NOWHERE],
         "tags": sorted({t for s in doc["sessions"] for t in s["tags"] or []}),
-        "destination_types": sorted({d["type"] for s in doc["sessions"]
-                                     for d in s["destinations"]}),
+        "destination_types": sorted(
+            {d["type"] for s in doc["sessions"] for d in s["destinations"]}
+        ),
     }
 
 
-BINDINGS = {"path.session_id": "session_ids", "path.upload_id": "upload_ids",
-            "query.projectId": "project_ids", "query.tag": "tags",
-            "query.destinationType": "destination_types"}
+BINDINGS = {
+    "path.session_id": "session_ids",
+    "path.upload_id": "upload_ids",
+    "query.projectId": "project_ids",
+    "query.tag": "tags",
+    "query.destinationType": "destination_types",
+}
 
 
 @pytest.fixture
@@ -105,10 +140,14 @@ def test_the_document_is_valid_openapi_3_and_needs_no_credentials(document):
 
 
 def test_every_route_of_the_app_is_in_the_document(app, document):
-    routes = {(FlaskPlugin.flaskpath2openapi(rule.rule), method) for rule in app.url_map.iter_rules()
-              for method in rule.methods - {"HEAD", "OPTIONS"}}
-    documented = {(path, method.upper()) for path, item in document["paths"].items()
-                  for method in item}
+    routes = {
+        (FlaskPlugin.flaskpath2openapi(rule.rule), method)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    documented = {
+        (path, method.upper()) for path, item in document["paths"].items() for method in item
+    }
     assert routes <= documented, routes - documented
     assert documented == routes
     assert {(path, "GET") for path in SECURED + OPEN} <= documented
@@ -136,8 +175,12 @@ def test_parameters_say_their_defaults_bounds_and_clamping(document):
     assert limit["schema"] == {"type": "integer", "default": 10, "minimum": 1}
     assert "above 50 are treated as 50" in limit["description"]
     listed = parameters(document, "/api/v1/uploads")
-    assert listed["page"]["schema"] == {"type": "integer", "default": 1, "minimum": 1,
-                                        "maximum": 2147483647}
+    assert listed["page"]["schema"] == {
+        "type": "integer",
+        "default": 1,
+        "minimum": 1,
+        "maximum": 2147483647,
+    }
     assert listed["pageSize"]["schema"]["default"] == 20
     assert "above 100 are treated as 100" in listed["pageSize"]["description"]
     for path in ("/api/v1/stats", "/api/v1/keys/current"):
@@ -153,8 +196,12 @@ FILTERS = {
 def test_every_list_documents_its_filters_and_only_its_own(document):
     for family, filters in FILTERS.items():
         assert set(parameters(document, family + "/recent")) == filters | {"limit"}
-        assert set(parameters(document, family)) == filters | {"page", "pageSize", "cursor",
-                                                               "format"}
+        assert set(parameters(document, family)) == filters | {
+            "page",
+            "pageSize",
+            "cursor",
+            "format",
+        }
         for path in (family, family + "/recent"):
             found = parameters(document, path)
             assert all(p["in"] == "query" and not p["required"] for p in found.values())
@@ -164,7 +211,8 @@ def test_every_list_documents_its_filters_and_only_its_own(document):
             assert "404" in document["paths"][path]["get"]["responses"]
     sessions = parameters(document, "/api/v1/sessions")
     assert sessions["status"]["schema"]["pattern"] == (
-        "^(pending|active|expired|completed|failed)(,(pending|active|expired|completed|failed))*$")
+        "^(pending|active|expired|completed|failed)(,(pending|active|expired|completed|failed))*$"
+    )
     assert sessions["tag"]["schema"] == {"type": "string", "pattern": "^[^\\x00]*$"}
     uploads = parameters(document, "/api/v1/uploads")
     assert "stored_only" in uploads["status"]["schema"]["pattern"]
@@ -175,8 +223,10 @@ def test_every_list_documents_its_filters_and_only_its_own(document):
 
 
 def test_single_rows_and_the_current_key_are_documented(document):
-    for path, name in (("/api/v1/sessions/{session_id}", "session_id"),
-                       ("/api/v1/uploads/{upload_id}", "upload_id")):
+    for path, name in (
+        ("/api/v1/sessions/{session_id}", "session_id"),
+        ("/api/v1/uploads/{upload_id}", "upload_id"),
+    ):
         (parameter,) = document["paths"][path]["get"]["parameters"]
         assert (parameter["name"], parameter["in"], parameter["required"]) == (name, "path", True)
         assert parameter["schema"] == {"type": "string", "format": "uuid"}
@@ -192,13 +242,26 @@ def test_answers_have_exact_types_and_nullability(document):
     schemas = document["components"]["schemas"]
     session = schemas["SessionRow"]
     assert session["required"] == list(session["properties"])
-    assert session["properties"]["tags"] == {"type": "array", "items": {"type": "string"},
-                                             "nullable": True}
+    assert session["properties"]["tags"] == {
+        "type": "array",
+        "items": {"type": "string"},
+        "nullable": True,
+    }
     assert session["properties"]["createdAt"] == {"type": "string", "format": "date-time"}
-    assert session["properties"]["status"]["enum"] == ["pending", "active", "expired",
-                                                       "completed", "failed"]
+    assert session["properties"]["status"]["enum"] == [
+        "pending",
+        "active",
+        "expired",
+        "completed",
+        "failed",
+    ]
     assert schemas["UploadRow"]["properties"]["status"]["enum"] == [
-        "stored_only", "delivered", "pending", "failed", "partial"]
+        "stored_only",
+        "delivered",
+        "pending",
+        "failed",
+        "partial",
+    ]
     assert schemas["Error"]["required"] == ["error", "message"]
     for path in SECURED:
         codes = set(document["paths"][path]["get"]["responses"])
@@ -208,8 +271,7 @@ def test_answers_have_exact_types_and_nullability(document):
 def test_new_answers_are_documented_exactly(document):
     schemas = document["components"]["schemas"]
     detail = schemas["UploadDetail"]
-    assert list(detail["properties"]) == list(schemas["UploadRow"]["properties"]) + [
-        "deliveries"]
+    assert list(detail["properties"]) == list(schemas["UploadRow"]["properties"]) + ["deliveries"]
     assert detail["required"] == list(detail["properties"])
     assert schemas["Delivery"]["properties"]["status"]["enum"] == ["pending", "sent", "failed"]
     assert list(schemas["Delivery"]["properties"]) == ["destinationId", "type", "status"]
@@ -218,17 +280,25 @@ def test_new_answers_are_documented_exactly(document):
         assert list(cursor_page["properties"]) == ["data", "nextCursor"]
         assert cursor_page["properties"]["nextCursor"]["nullable"] is True
     key = schemas["ApiKey"]
-    assert list(key["properties"]) == ["id", "name", "projectId", "projectName", "createdAt",
-                                       "expiresAt"]
+    assert list(key["properties"]) == [
+        "id",
+        "name",
+        "projectId",
+        "projectName",
+        "createdAt",
+        "expiresAt",
+    ]
     assert key["properties"]["expiresAt"]["nullable"] is True
-    for path, row in zip(LISTS, ("SessionRow", "UploadRow")):
+    for path, row in zip(LISTS, ("SessionRow", "UploadRow"), strict=True):
         assert schema_of(document, path)["oneOf"] == [
             {"$ref": f"#/components/schemas/{row}Page"},
-            {"$ref": f"#/components/schemas/{row}CursorPage"}]
+            {"$ref": f"#/components/schemas/{row}CursorPage"},
+        ]
         content = document["paths"][path]["get"]["responses"]["200"]["content"]
         assert {"application/json", "text/csv", "application/x-ndjson"} <= set(content)
     assert schema_of(document, "/api/v1/uploads/{upload_id}") == {
-        "$ref": "#/components/schemas/UploadDetail"}
+        "$ref": "#/components/schemas/UploadDetail"
+    }
     assert schema_of(document, "/api/v1/keys/current") == {"$ref": "#/components/schemas/ApiKey"}
 
 
@@ -251,9 +321,13 @@ def test_answers_the_fuzzing_found_are_in_the_document(app, loaded):
     assert client.get("/api/v1/docs/index.html").status_code == 404
     if "404" not in document["paths"]["/api/v1/docs/{asset}"]["get"]["responses"]:
         missing.append("GET /api/v1/docs/index.html is 404, undocumented")
-    for path, example in (("/api/v1/openapi.json", None), ("/api/v1/docs", None),
-                          ("/api/v1/docs/{asset}", "/api/v1/docs/swagger-ui.css"),
-                          ("/healthz", None), ("/readyz", None)):
+    for path, example in (
+        ("/api/v1/openapi.json", None),
+        ("/api/v1/docs", None),
+        ("/api/v1/docs/{asset}", "/api/v1/docs/swagger-ui.css"),
+        ("/healthz", None),
+        ("/readyz", None),
+    ):
         etag = client.get(example or path).headers.get("ETag")
         if etag is None:
             continue
@@ -280,12 +354,18 @@ def credential(request):
 def fuzzed_schema(app, loaded, credential):
     """The document, loaded by schemathesis from the app itself, with valid credentials and
     the world's ids, projects, tags and destination types to draw from."""
-    config = SchemathesisConfig.from_dict({
-        "headers": {"Authorization": f"Bearer {credential}"},
-        "dictionaries": {name: {"values": values} for name, values in dictionaries(DOC).items()},
-        "parameters": {parameter: {"dictionary": name, "probability": 0.5}
-                       for parameter, name in BINDINGS.items()},
-    })
+    config = SchemathesisConfig.from_dict(
+        {
+            "headers": {"Authorization": f"Bearer {credential}"},
+            "dictionaries": {
+                name: {"values": values} for name, values in dictionaries(DOC).items()
+            },
+            "parameters": {
+                parameter: {"dictionary": name, "probability": 0.5}
+                for parameter, name in BINDINGS.items()
+            },
+        }
+    )
     return schemathesis.openapi.from_wsgi(DOCUMENT, app, config=config)
 
 
@@ -296,8 +376,11 @@ def with_a_real_cursor(client, credential, case):
     if case.path not in LISTS or not (case.query or {}).get("cursor"):
         return
     filters = {k: v for k, v in case.query.items() if k not in ("cursor", "page", "format")}
-    first = client.get(case.path, headers=bearer(credential),
-                       query_string={**filters, "cursor": "", "pageSize": "1"})
+    first = client.get(
+        case.path,
+        headers=bearer(credential),
+        query_string={**filters, "cursor": "", "pageSize": "1"},
+    )
     cursor = first.get_json().get("nextCursor") if first.status_code == 200 else None
     case.query["cursor"] = cursor or ""
 
@@ -307,8 +390,9 @@ def describe(exc):
     return f"{type(exc).__name__}: {exc}"[:3000]
 
 
-@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-                         ids=lambda mode: mode.value)
+@pytest.mark.parametrize(
+    "mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda mode: mode.value
+)
 def test_fuzzing_from_the_document_finds_no_fault(app, fuzzed_schema, credential, mode):
     """Every operation, 15 examples each way (25 for the filtered lists): no 5xx, every
     answer as documented, negative data refused with 4xx, and no answer to a request whose
@@ -329,16 +413,21 @@ def test_fuzzing_from_the_document_finds_no_fault(app, fuzzed_schema, credential
         examples = 25 if operation.path in LISTS or operation.path.endswith("/recent") else 15
         refused_by_design = is_jwt and operation.path == "/api/v1/keys/current"
 
-        @settings(max_examples=examples, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy(generation_mode=mode))
         def check(case):
             if mode is GenerationMode.POSITIVE:
                 with_a_real_cursor(client, credential, case)
-            if refused_by_design:
+            if refused_by_design:  # noqa: B023 (check runs within this iteration)
                 response = case.call()
-                case.validate_response(response, checks=[
-                    c for c in CHECKS if c is not positive_data_acceptance])
+                case.validate_response(
+                    response, checks=[c for c in CHECKS if c is not positive_data_acceptance]
+                )
                 assert response.status_code == 400
                 assert response.json()["error"] == "invalid_parameter"
                 return
@@ -363,9 +452,11 @@ def test_the_browsable_page_uses_only_assets_served_here(client):
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
     assert "/api/v1/openapi.json" in html and "http://" not in html and "https://" not in html
-    for asset, mimetype in [("swagger-ui.css", "text/css"),
-                            ("swagger-ui-bundle.js", "text/javascript"),
-                            ("swagger-ui-standalone-preset.js", "text/javascript")]:
+    for asset, mimetype in [
+        ("swagger-ui.css", "text/css"),
+        ("swagger-ui-bundle.js", "text/javascript"),
+        ("swagger-ui-standalone-preset.js", "text/javascript"),
+    ]:
         assert f"/api/v1/docs/{asset}" in html
         response = client.get(f"/api/v1/docs/{asset}")
         assert response.status_code == 200 and response.mimetype == mimetype

@@ -28,15 +28,32 @@ MAX_PAGE = 2_147_483_647
 HUGE = "9" * 5000
 
 # Not a plain base-10 integer of ASCII digits, or below 1.
-BAD_NUMBERS = ["0", "00", "-1", "-0", "+1", " 1", "1 ", "1_0", "1.0", "1e3", "abc",
-               "\u0661\u0662",  # Arabic-Indic digits
-               "\u00b2",  # superscript two
-               "\uff11\uff12",  # full-width digits
-               "0x10"]
+BAD_NUMBERS = [
+    "0",
+    "00",
+    "-1",
+    "-0",
+    "+1",
+    " 1",
+    "1 ",
+    "1_0",
+    "1.0",
+    "1e3",
+    "abc",
+    "\u0661\u0662",  # Arabic-Indic digits
+    "\u00b2",  # superscript two
+    "\uff11\uff12",  # full-width digits
+    "0x10",
+]
 # (endpoint, parameter) for every parameter an endpoint reads.
-PARAMETERS = [(SESSIONS_RECENT, "limit"), (UPLOADS_RECENT, "limit"),
-              (SESSIONS, "page"), (SESSIONS, "pageSize"),
-              (UPLOADS, "page"), (UPLOADS, "pageSize")]
+PARAMETERS = [
+    (SESSIONS_RECENT, "limit"),
+    (UPLOADS_RECENT, "limit"),
+    (SESSIONS, "page"),
+    (SESSIONS, "pageSize"),
+    (UPLOADS, "page"),
+    (UPLOADS, "pageSize"),
+]
 
 
 @dataclass
@@ -67,8 +84,10 @@ def populate(world, count):
         upload = world.upload(session, ["sent"], created_at=created + timedelta(seconds=10))
         sessions.append((minute, session))
         uploads.append((minute, upload))
-    newest_first = {"sessions": [i for _, i in sorted(sessions)],
-                    "uploads": [i for _, i in sorted(uploads)]}
+    newest_first = {
+        "sessions": [i for _, i in sorted(sessions)],
+        "uploads": [i for _, i in sorted(uploads)],
+    }
     return Scope(owner, make_token(owner), newest_first)
 
 
@@ -150,21 +169,37 @@ def assert_error(response, status, code):
 
 # --- limit -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", RECENT)
-@pytest.mark.parametrize("query, expected", [
-    ({}, 10),
-    ({"limit": ""}, 10),
-    ({"limit": "1"}, 1),
-    ({"limit": "49"}, 49),
-    ({"limit": "50"}, 50),
-    ({"limit": "51"}, 50),
-    ({"limit": "1000"}, 50),
-    ({"limit": HUGE}, 50),
-    ({"limit": "1" + "0" * 4999}, 50),
-    ({"limit": "007"}, 7),
-    ({"limit": "0" * 5000 + "7"}, 7),
-], ids=["absent", "empty", "1", "49", "50", "51", "1000", "5000-nines", "10^4999",
-        "007", "5000-zeros-then-7"])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ({}, 10),
+        ({"limit": ""}, 10),
+        ({"limit": "1"}, 1),
+        ({"limit": "49"}, 49),
+        ({"limit": "50"}, 50),
+        ({"limit": "51"}, 50),
+        ({"limit": "1000"}, 50),
+        ({"limit": HUGE}, 50),
+        ({"limit": "1" + "0" * 4999}, 50),
+        ({"limit": "007"}, 7),
+        ({"limit": "0" * 5000 + "7"}, 7),
+    ],
+    ids=[
+        "absent",
+        "empty",
+        "1",
+        "49",
+        "50",
+        "51",
+        "1000",
+        "5000-nines",
+        "10^4999",
+        "007",
+        "5000-zeros-then-7",
+    ],
+)
 def test_limit_returns_that_many_newest_rows(crowd, get, path, query, expected):
     """limit defaults to 10, is exact up to 50 and clamped to 50 above, whatever its size."""
     rows = ok_json(get(path, crowd.token, query_string=query))
@@ -180,14 +215,14 @@ def test_limit_above_what_exists_returns_everything(scope, get, path):
 
 # --- page and pageSize -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", PAGED)
 @pytest.mark.parametrize("query", [{}, {"page": "", "pageSize": ""}], ids=["absent", "empty"])
 def test_page_defaults_are_reported_in_the_body(scope, get, path, query):
     """Without page/pageSize (or with empty values) the first 20 rows come back as page 1."""
     body = ok_json(get(path, scope.token, query_string=query))
     assert list(body) == PAGE_KEYS
-    assert body == {"data": body["data"], "total": 25, "page": 1, "pageSize": 20,
-                    "totalPages": 2}
+    assert body == {"data": body["data"], "total": 25, "page": 1, "pageSize": 20, "totalPages": 2}
     assert ids(body["data"]) == scope.ids[PAGED[path]][:20]
 
 
@@ -232,19 +267,25 @@ def test_largest_page_is_accepted_and_empty(scope, get, path, page):
 @pytest.mark.parametrize("page", [str(MAX_PAGE + 1), "9999999999999", HUGE])
 def test_page_above_int32_is_refused(scope, get, path, page):
     """page above 2147483647 is 400 invalid_parameter, not clamped."""
-    body = assert_error(get(path, scope.token, query_string={"page": page}),
-                        400, "invalid_parameter")
+    body = assert_error(
+        get(path, scope.token, query_string={"page": page}), 400, "invalid_parameter"
+    )
     assert re.search(r"\bpage\b", body["message"])
 
 
 @pytest.mark.parametrize("path", PAGED)
-@pytest.mark.parametrize("page_size, total_pages", [
-    ("1", 25), ("5", 5), ("7", 4), ("24", 2), ("25", 1), ("26", 1), ("100", 1)])
+@pytest.mark.parametrize(
+    "page_size, total_pages",
+    [("1", 25), ("5", 5), ("7", 4), ("24", 2), ("25", 1), ("26", 1), ("100", 1)],
+)
 def test_total_pages_is_the_ceiling(scope, get, path, page_size, total_pages):
     """totalPages = ceil(total / pageSize)."""
     body = ok_json(get(path, scope.token, query_string={"pageSize": page_size}))
-    assert (body["total"], body["pageSize"], body["totalPages"]) == (25, int(page_size),
-                                                                      total_pages)
+    assert (body["total"], body["pageSize"], body["totalPages"]) == (
+        25,
+        int(page_size),
+        total_pages,
+    )
 
 
 @pytest.mark.parametrize("path", PAGED)
@@ -253,27 +294,47 @@ def test_empty_scope_has_zero_pages(token, get, path, query):
     """With nothing in scope total and totalPages are 0, whatever page is asked."""
     body = ok_json(get(path, token, query_string=query))
     assert list(body) == PAGE_KEYS
-    assert body == {"data": [], "total": 0, "page": int(query.get("page", 1)),
-                    "pageSize": int(query.get("pageSize", 20)), "totalPages": 0}
+    assert body == {
+        "data": [],
+        "total": 0,
+        "page": int(query.get("page", 1)),
+        "pageSize": int(query.get("pageSize", 20)),
+        "totalPages": 0,
+    }
 
 
 @pytest.mark.parametrize("path", PAGED)
-@pytest.mark.parametrize("page, page_size, total_pages", [
-    ("3", "20", 2), ("26", "1", 25), ("5", "7", 4), ("2", "100", 1)])
-def test_page_past_the_end_is_empty_with_true_totals(scope, get, path, page, page_size,
-                                                     total_pages):
+@pytest.mark.parametrize(
+    "page, page_size, total_pages",
+    [("3", "20", 2), ("26", "1", 25), ("5", "7", 4), ("2", "100", 1)],
+)
+def test_page_past_the_end_is_empty_with_true_totals(
+    scope, get, path, page, page_size, total_pages
+):
     """A page past the end returns data [] with the true total and totalPages."""
     body = ok_json(get(path, scope.token, query_string={"page": page, "pageSize": page_size}))
-    assert body == {"data": [], "total": 25, "page": int(page), "pageSize": int(page_size),
-                    "totalPages": total_pages}
+    assert body == {
+        "data": [],
+        "total": 25,
+        "page": int(page),
+        "pageSize": int(page_size),
+        "totalPages": total_pages,
+    }
 
 
 @pytest.mark.parametrize("path", PAGED)
-@pytest.mark.parametrize("page, page_size, start, stop", [
-    ("2", "7", 7, 14), ("3", "7", 14, 21), ("4", "7", 21, 25), ("13", "2", 24, 25),
-    ("2", "20", 20, 25), ("25", "1", 24, 25)])
-def test_a_page_is_its_slice_of_the_global_order(scope, get, path, page, page_size, start,
-                                                  stop):
+@pytest.mark.parametrize(
+    "page, page_size, start, stop",
+    [
+        ("2", "7", 7, 14),
+        ("3", "7", 14, 21),
+        ("4", "7", 21, 25),
+        ("13", "2", 24, 25),
+        ("2", "20", 20, 25),
+        ("25", "1", 24, 25),
+    ],
+)
+def test_a_page_is_its_slice_of_the_global_order(scope, get, path, page, page_size, start, stop):
     """Page P of size S holds rows (P-1)*S … P*S-1 of the newest-first ordering."""
     body = ok_json(get(path, scope.token, query_string={"page": page, "pageSize": page_size}))
     assert ids(body["data"]) == scope.ids[PAGED[path]][start:stop]
@@ -300,6 +361,7 @@ def test_leading_zeros_are_fine(scope, get, path):
 
 # --- invalid values ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path, name", PARAMETERS)
 @pytest.mark.parametrize("value", BAD_NUMBERS, ids=ascii)
 def test_malformed_or_non_positive_number_is_400(token, get, path, name, value):
@@ -309,8 +371,10 @@ def test_malformed_or_non_positive_number_is_400(token, get, path, name, value):
 
 
 @pytest.mark.parametrize("path", PAGED)
-@pytest.mark.parametrize("query, name", [
-    ({"page": "1", "pageSize": "abc"}, "pageSize"), ({"page": "abc", "pageSize": "5"}, "page")])
+@pytest.mark.parametrize(
+    "query, name",
+    [({"page": "1", "pageSize": "abc"}, "pageSize"), ({"page": "abc", "pageSize": "5"}, "page")],
+)
 def test_one_bad_parameter_spoils_a_good_one(token, get, path, query, name):
     """A valid page does not excuse a bad pageSize, and the reverse."""
     body = assert_error(get(path, token, query_string=query), 400, "invalid_parameter")
@@ -319,15 +383,20 @@ def test_one_bad_parameter_spoils_a_good_one(token, get, path, query, name):
 
 # --- parameters an endpoint does not read ------------------------------------------------
 
-@pytest.mark.parametrize("path, query", [
-    (STATS, {"limit": "abc"}),
-    (STATS, {"page": "0", "pageSize": "-1"}),
-    (SESSIONS_RECENT, {"page": "abc"}),
-    (SESSIONS_RECENT, {"pageSize": "0"}),
-    (UPLOADS_RECENT, {"page": "abc", "pageSize": "1.0"}),
-    (SESSIONS, {"limit": "abc"}),
-    (UPLOADS, {"limit": "0"}),
-], ids=ascii)
+
+@pytest.mark.parametrize(
+    "path, query",
+    [
+        (STATS, {"limit": "abc"}),
+        (STATS, {"page": "0", "pageSize": "-1"}),
+        (SESSIONS_RECENT, {"page": "abc"}),
+        (SESSIONS_RECENT, {"pageSize": "0"}),
+        (UPLOADS_RECENT, {"page": "abc", "pageSize": "1.0"}),
+        (SESSIONS, {"limit": "abc"}),
+        (UPLOADS, {"limit": "0"}),
+    ],
+    ids=ascii,
+)
 def test_another_endpoints_parameter_is_ignored(scope, get, path, query):
     """Parameters documented for another endpoint change nothing here."""
     plain = ok_json(get(path, scope.token))
@@ -335,9 +404,11 @@ def test_another_endpoints_parameter_is_ignored(scope, get, path, query):
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
-@pytest.mark.parametrize("query", [
-    {"foo": "bar"}, {"LIMIT": "abc", "Page": "0", "pagesize": "-1"}, {"offset": "x", "sort": ""}],
-    ids=ascii)
+@pytest.mark.parametrize(
+    "query",
+    [{"foo": "bar"}, {"LIMIT": "abc", "Page": "0", "pagesize": "-1"}, {"offset": "x", "sort": ""}],
+    ids=ascii,
+)
 def test_unknown_parameters_are_ignored(scope, get, path, query):
     """Parameters no endpoint documents are ignored (names are case-sensitive)."""
     plain = ok_json(get(path, scope.token))
@@ -346,8 +417,17 @@ def test_unknown_parameters_are_ignored(scope, get, path, query):
 
 # --- precedence --------------------------------------------------------------------------
 
-UNKNOWN_PATHS = ["/", "/api", "/api/v1", "/api/v1/nope", "/api/v1/sessions/recent/x",
-                 "/api/v1/uploads/x", "/api/v2/stats", "/api/v1/STATS", "/favicon.ico"]
+UNKNOWN_PATHS = [
+    "/",
+    "/api",
+    "/api/v1",
+    "/api/v1/nope",
+    "/api/v1/sessions/recent/x",
+    "/api/v1/uploads/x",
+    "/api/v2/stats",
+    "/api/v1/STATS",
+    "/favicon.ico",
+]
 METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 # How a request may authenticate: a valid JWT, nothing, or garbage.
 CREDENTIALS = ["valid", "none", "garbage"]
@@ -401,12 +481,22 @@ def bad_credentials(token_user):
     }
 
 
-@pytest.mark.parametrize("credential", ["none", "garbage", "unknown-api-key", "expired-jwt",
-                                        "wrong-secret", "not-bearer"])
-@pytest.mark.parametrize("path, query", [
-    (SESSIONS_RECENT, {"limit": "abc"}), (UPLOADS_RECENT, {"limit": "0"}),
-    (SESSIONS, {"page": "abc"}), (UPLOADS, {"pageSize": "-1"}),
-    (SESSIONS, {"page": str(MAX_PAGE + 1)}), (STATS, {"limit": "abc"})], ids=ascii)
+@pytest.mark.parametrize(
+    "credential",
+    ["none", "garbage", "unknown-api-key", "expired-jwt", "wrong-secret", "not-bearer"],
+)
+@pytest.mark.parametrize(
+    "path, query",
+    [
+        (SESSIONS_RECENT, {"limit": "abc"}),
+        (UPLOADS_RECENT, {"limit": "0"}),
+        (SESSIONS, {"page": "abc"}),
+        (UPLOADS, {"pageSize": "-1"}),
+        (SESSIONS, {"page": str(MAX_PAGE + 1)}),
+        (STATS, {"limit": "abc"}),
+    ],
+    ids=ascii,
+)
 def test_authentication_comes_before_parameters(scope, client, path, query, credential):
     """On a known path, a bad credential with a bad parameter is 401, not 400."""
     headers = bad_credentials(scope.user)[credential]

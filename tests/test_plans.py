@@ -20,8 +20,12 @@ from tests.conftest import make_token
 SIZES = {"big-a": 30, "big-b": 30, "small": 5, "foreign": 40}
 LISTS = {
     "uploads": ("uploads.sql", "list_uploads", "uploads_recent_idx", "uploads_project_recent_idx"),
-    "sessions": ("sessions.sql", "list_sessions", "upload_sessions_recent_idx",
-                 "upload_sessions_project_recent_idx"),
+    "sessions": (
+        "sessions.sql",
+        "list_sessions",
+        "upload_sessions_recent_idx",
+        "upload_sessions_project_recent_idx",
+    ),
 }
 
 
@@ -30,8 +34,9 @@ def tenancy(world, db):
     """A user owning three projects (30, 30 and 5 sessions with an upload each, interleaved
     in time) beside a stranger's project of 40; planner statistics up to date."""
     owner, stranger = world.user("Owner"), world.user("Stranger")
-    projects = {label: world.project(stranger if label == "foreign" else owner, label)
-                for label in SIZES}
+    projects = {
+        label: world.project(stranger if label == "foreign" else owner, label) for label in SIZES
+    }
     keys = {label: world.api_key(projects[label]) for label in ("big-a", "small")}
     uploads, sessions = [], []
     for label, count in SIZES.items():
@@ -56,8 +61,10 @@ def walk_used(db, kind, user_id, key_hash, limit, offset):
     filename, name, global_index, project_index = LISTS[kind]
     query = parse_queries((SQL_DIR / filename).read_text())[name]
     unfiltered = dict.fromkeys(query.params) | {"with_total": True}
-    statement = ClientCursor(db).mogrify(query.sql, unfiltered | {
-        "user_id": user_id, "key_hash": key_hash, "limit": limit, "offset": offset})
+    statement = ClientCursor(db).mogrify(
+        query.sql,
+        unfiltered | {"user_id": user_id, "key_hash": key_hash, "limit": limit, "offset": offset},
+    )
     # Tables this small would be read whole; with scans by index only, each walk reads
     # only (created_at, id, project_id) and so shows as an index-only scan of its index.
     db.execute("SET enable_seqscan = off")
@@ -67,8 +74,11 @@ def walk_used(db, kind, user_id, key_hash, limit, offset):
     finally:
         db.execute("RESET enable_seqscan")
         db.execute("RESET enable_bitmapscan")
-    walked = {index for index in (global_index, project_index)
-              if re.search(rf"Index Only Scan using {index} .*\(actual time", plan)}
+    walked = {
+        index
+        for index in (global_index, project_index)
+        if re.search(rf"Index Only Scan using {index} .*\(actual time", plan)
+    }
     assert len(walked) == 1, plan
     return "global" if walked == {global_index} else "per_project"
 
@@ -106,4 +116,4 @@ def test_every_page_either_way_lists_each_row_once_in_order(tenancy, get, kind, 
         assert walked == expected
         assert page - 1 == body["totalPages"]
         recent = get(f"/api/v1/{kind}/recent?limit={min(page_size, 50)}", credential).get_json()
-        assert [row["id"] for row in recent] == expected[:min(page_size, 50)]
+        assert [row["id"] for row in recent] == expected[: min(page_size, 50)]

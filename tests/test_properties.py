@@ -12,22 +12,37 @@ import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
+from typing import ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
-                                 rule, run_state_machine_as_test)
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 import database
 from fixture import load_fixture
 from tests.conftest import bearer, make_token, ordered
 
 # Children first, so every DELETE is free of foreign-key trouble.
-TABLES = ("deliveries", "uploads", "destinations", "upload_sessions", "api_keys", "members",
-          "projects", "users")
+TABLES = (
+    "deliveries",
+    "uploads",
+    "destinations",
+    "upload_sessions",
+    "api_keys",
+    "members",
+    "projects",
+    "users",
+)
 SESSIONS, UPLOADS = "/api/v1/sessions", "/api/v1/uploads"
 FAMILIES = (SESSIONS, UPLOADS)
 RECENT = {SESSIONS: SESSIONS + "/recent", UPLOADS: UPLOADS + "/recent"}
@@ -35,8 +50,17 @@ STATS, CURRENT_KEY = "/api/v1/stats", "/api/v1/keys/current"
 ENDPOINTS = (RECENT[SESSIONS], SESSIONS, RECENT[UPLOADS], UPLOADS, STATS, CURRENT_KEY)
 # A project, session and upload id that no world ever holds (Ids never draws it).
 NOWHERE = "00000000-0000-4000-8000-000000000000"
-SOURCES = ("camera", "gallery", "url", "google_drive", "google_photos", "dropbox", "onedrive",
-           "box", "instagram")
+SOURCES = (
+    "camera",
+    "gallery",
+    "url",
+    "google_drive",
+    "google_photos",
+    "dropbox",
+    "onedrive",
+    "box",
+    "instagram",
+)
 SESSION_STATUSES = ("pending", "active", "expired", "completed", "failed")
 UPLOAD_STATUSES = ("stored_only", "delivered", "pending", "failed", "partial")
 DELIVERY_STATUSES = ("pending", "sent", "failed")
@@ -46,7 +70,7 @@ DESTINATION_TYPES = ("a", "b_x", "bx", "b9", "webhook", "s3")
 PROJECT_NAMES = ("Zeta", "alpha", "Östra", "Acme", "acme", "Beta", "Beta")
 MAX_PAGE = 2_147_483_647
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 # Past and future dates keep this distance from the present, so no expiry flips mid-run.
 MARGIN = timedelta(hours=1)
 
@@ -66,6 +90,7 @@ TICK = timedelta(microseconds=1)
 
 
 # --- the world: plain objects, written out as a SPEC §6 document ---------------------------
+
 
 @dataclass
 class Project:
@@ -126,27 +151,58 @@ class World:
     def document(self):
         """The world as a SPEC §6 fixture document."""
         return {
-            "users": [{"id": id, "email": f"{id[:8]}@example.com", "name": name}
-                      for id, name in self.users.items()],
-            "projects": [{"id": p.id, "name": p.name, "ownerId": p.owner,
-                          "createdAt": iso(p.created_at)} for p in self.projects.values()],
-            "members": [{"projectId": p, "userId": u, "role": role}
-                        for (p, u), role in self.members.items()],
-            "apiKeys": [{"id": k.id, "projectId": k.project, "key": k.secret, "name": k.name,
-                         "createdAt": iso(k.created_at), "expiresAt": iso(k.expires_at),
-                         "revokedAt": iso(k.revoked_at)} for k in self.keys.values()],
-            "sessions": [{"id": s.id, "projectId": s.project, "createdAt": iso(s.created_at),
-                          "expiresAt": iso(s.expires_at), "status": s.status, "tags": s.tags,
-                          "longPollingEnabled": s.long_polling,
-                          "destinations": [{"id": d, "type": t}
-                                           for d, t in s.destinations.items()]}
-                         for s in self.sessions.values()],
-            "uploads": [{"id": u.id, "sessionId": u.session, "filename": u.filename,
-                         "sizeBytes": u.size, "mimeType": u.mime, "source": u.source,
-                         "isEncrypted": u.encrypted, "createdAt": iso(u.created_at),
-                         "deliveries": [{"destinationId": d, "status": s}
-                                        for d, s in u.deliveries.items()]}
-                        for u in self.uploads.values()],
+            "users": [
+                {"id": id, "email": f"{id[:8]}@example.com", "name": name}
+                for id, name in self.users.items()
+            ],
+            "projects": [
+                {"id": p.id, "name": p.name, "ownerId": p.owner, "createdAt": iso(p.created_at)}
+                for p in self.projects.values()
+            ],
+            "members": [
+                {"projectId": p, "userId": u, "role": role} for (p, u), role in self.members.items()
+            ],
+            "apiKeys": [
+                {
+                    "id": k.id,
+                    "projectId": k.project,
+                    "key": k.secret,
+                    "name": k.name,
+                    "createdAt": iso(k.created_at),
+                    "expiresAt": iso(k.expires_at),
+                    "revokedAt": iso(k.revoked_at),
+                }
+                for k in self.keys.values()
+            ],
+            "sessions": [
+                {
+                    "id": s.id,
+                    "projectId": s.project,
+                    "createdAt": iso(s.created_at),
+                    "expiresAt": iso(s.expires_at),
+                    "status": s.status,
+                    "tags": s.tags,
+                    "longPollingEnabled": s.long_polling,
+                    "destinations": [{"id": d, "type": t} for d, t in s.destinations.items()],
+                }
+                for s in self.sessions.values()
+            ],
+            "uploads": [
+                {
+                    "id": u.id,
+                    "sessionId": u.session,
+                    "filename": u.filename,
+                    "sizeBytes": u.size,
+                    "mimeType": u.mime,
+                    "source": u.source,
+                    "isEncrypted": u.encrypted,
+                    "createdAt": iso(u.created_at),
+                    "deliveries": [
+                        {"destinationId": d, "status": s} for d, s in u.deliveries.items()
+                    ],
+                }
+                for u in self.uploads.values()
+            ],
         }
 
 
@@ -162,36 +218,53 @@ def secret_for(key_id):
 # --- strategies ------------------------------------------------------------------------------
 
 # Sub-millisecond parts that truncation and rounding would disagree on.
-MICROS = st.one_of(st.sampled_from([0, 1, 999, 1000, 499_999, 500_000, 999_499, 999_999]),
-                   st.integers(0, 999_999))
+MICROS = st.one_of(
+    st.sampled_from([0, 1, 999, 1000, 499_999, 500_000, 999_499, 999_999]), st.integers(0, 999_999)
+)
 DAY = 86_400
 
 
 def seconds_before(start, low, high):
-    return st.builds(lambda s, us: start - timedelta(seconds=s, microseconds=us),
-                     st.integers(low, high), MICROS)
+    return st.builds(
+        lambda s, us: start - timedelta(seconds=s, microseconds=us), st.integers(low, high), MICROS
+    )
 
 
 def seconds_after(start, low, high):
-    return st.builds(lambda s, us: start + timedelta(seconds=s, microseconds=us),
-                     st.integers(low, high), MICROS)
+    return st.builds(
+        lambda s, us: start + timedelta(seconds=s, microseconds=us), st.integers(low, high), MICROS
+    )
 
 
 PAST = seconds_before(NOW, int(MARGIN.total_seconds()), 90 * DAY)
 FUTURE = seconds_after(NOW, int(MARGIN.total_seconds()), 90 * DAY)
 THIS_MONTH_SO_FAR = st.builds(
-    lambda fraction: MONTH_START + (NOW - MONTH_START) * fraction, st.floats(0, 1))
-MONTH_EDGES = st.sampled_from([MONTH_START, MONTH_START + TICK, MONTH_START - TICK,
-                               PREVIOUS_MONTH_START, PREVIOUS_MONTH_START - TICK,
-                               NEXT_MONTH_START - TICK, NEXT_MONTH_START])
+    lambda fraction: MONTH_START + (NOW - MONTH_START) * fraction, st.floats(0, 1)
+)
+MONTH_EDGES = st.sampled_from(
+    [
+        MONTH_START,
+        MONTH_START + TICK,
+        MONTH_START - TICK,
+        PREVIOUS_MONTH_START,
+        PREVIOUS_MONTH_START - TICK,
+        NEXT_MONTH_START - TICK,
+        NEXT_MONTH_START,
+    ]
+)
 # Creation dates: the last ~3 months, this month in particular, its edges, a few in the future.
-CREATED = st.one_of(seconds_before(NOW, 0, 95 * DAY), THIS_MONTH_SO_FAR, MONTH_EDGES,
-                    seconds_after(NOW, 0, 10 * DAY))
+CREATED = st.one_of(
+    seconds_before(NOW, 0, 95 * DAY),
+    THIS_MONTH_SO_FAR,
+    MONTH_EDGES,
+    seconds_after(NOW, 0, 10 * DAY),
+)
 THIS_MONTH = st.one_of(THIS_MONTH_SO_FAR, st.sampled_from([MONTH_START, NEXT_MONTH_START - TICK]))
 TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8)
 TAGS = st.one_of(st.none(), st.just([]), st.lists(TEXT, min_size=1, max_size=3))
-FILENAMES = st.text(st.characters(codec="utf-8", exclude_characters="\x00"),
-                    min_size=1, max_size=12)
+FILENAMES = st.text(
+    st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=12
+)
 SIZES = st.one_of(st.integers(0, 10**7), st.sampled_from([0, 2**53 + 1, 2**63 - 1]))
 MIMES = st.sampled_from(["image/jpeg", "image/png", "image/heic"])
 OPTIONAL_DELIVERY = st.sampled_from((None,) + DELIVERY_STATUSES)
@@ -211,11 +284,18 @@ class Ids:
 
 def draw_session(draw, ids, project, created):
     return Session(
-        id=ids.new(), project=project, created_at=created,
-        expires_at=draw(st.one_of(PAST, FUTURE)), status=draw(st.sampled_from(SESSION_STATUSES)),
-        tags=draw(TAGS), long_polling=draw(st.booleans()),
-        destinations={ids.new(): draw(st.sampled_from(DESTINATION_TYPES))
-                      for _ in range(draw(st.integers(0, 3)))})
+        id=ids.new(),
+        project=project,
+        created_at=created,
+        expires_at=draw(st.one_of(PAST, FUTURE)),
+        status=draw(st.sampled_from(SESSION_STATUSES)),
+        tags=draw(TAGS),
+        long_polling=draw(st.booleans()),
+        destinations={
+            ids.new(): draw(st.sampled_from(DESTINATION_TYPES))
+            for _ in range(draw(st.integers(0, 3)))
+        },
+    )
 
 
 def draw_upload(draw, ids, session, created):
@@ -224,15 +304,30 @@ def draw_upload(draw, ids, session, created):
         status = draw(OPTIONAL_DELIVERY)
         if status:
             deliveries[destination] = status
-    return Upload(id=ids.new(), session=session.id, filename=draw(FILENAMES), size=draw(SIZES),
-                  mime=draw(MIMES), source=draw(st.sampled_from(SOURCES)),
-                  encrypted=draw(st.booleans()), created_at=created, deliveries=deliveries)
+    return Upload(
+        id=ids.new(),
+        session=session.id,
+        filename=draw(FILENAMES),
+        size=draw(SIZES),
+        mime=draw(MIMES),
+        source=draw(st.sampled_from(SOURCES)),
+        encrypted=draw(st.booleans()),
+        created_at=created,
+        deliveries=deliveries,
+    )
 
 
 @st.composite
-def worlds(draw, users=st.integers(1, 5), projects=st.integers(1, 5), keys=st.integers(0, 3),
-           sessions=st.integers(0, 3), uploads=st.integers(0, 4), created=CREATED,
-           names=st.sampled_from(PROJECT_NAMES)):
+def worlds(
+    draw,
+    users=st.integers(1, 5),
+    projects=st.integers(1, 5),
+    keys=st.integers(0, 3),
+    sessions=st.integers(0, 3),
+    uploads=st.integers(0, 4),
+    created=CREATED,
+    names=st.sampled_from(PROJECT_NAMES),
+):
     """A small random world; creation dates come from a shared pool, so ties are common."""
     ids, world = Ids(draw), World()
     pool = draw(st.lists(created, min_size=1, max_size=3))
@@ -240,8 +335,9 @@ def worlds(draw, users=st.integers(1, 5), projects=st.integers(1, 5), keys=st.in
     for _ in range(draw(users)):
         world.users[ids.new()] = draw(TEXT)
     for _ in range(draw(projects)):
-        project = Project(ids.new(), draw(names),
-                          draw(st.sampled_from(list(world.users))), draw(PAST))
+        project = Project(
+            ids.new(), draw(names), draw(st.sampled_from(list(world.users))), draw(PAST)
+        )
         world.projects[project.id] = project
         for user in world.users:
             # The owner is sometimes listed again, which must change nothing.
@@ -250,10 +346,15 @@ def worlds(draw, users=st.integers(1, 5), projects=st.integers(1, 5), keys=st.in
                 world.members[(project.id, user)] = role
         for _ in range(draw(keys)):
             key_id = ids.new()
-            world.keys[key_id] = Key(key_id, project.id, secret_for(key_id), draw(PAST),
-                                     expires_at=draw(st.one_of(st.none(), PAST, FUTURE)),
-                                     revoked_at=draw(st.one_of(st.none(), PAST, FUTURE)),
-                                     name=draw(TEXT))
+            world.keys[key_id] = Key(
+                key_id,
+                project.id,
+                secret_for(key_id),
+                draw(PAST),
+                expires_at=draw(st.one_of(st.none(), PAST, FUTURE)),
+                revoked_at=draw(st.one_of(st.none(), PAST, FUTURE)),
+                name=draw(TEXT),
+            )
         for _ in range(draw(sessions)):
             session = draw_session(draw, ids, project.id, draw(moment))
             world.sessions[session.id] = session
@@ -272,18 +373,32 @@ def number_parameter(draw, valid, invalid):
 
 
 BAD_NUMBERS = ["0", "000", "-1", "+1", "1.0", "1e3", " 1", "1 ", "1_0", "0x10", "abc", "١", "１"]
-LIMITS = number_parameter(st.one_of(
-    st.none(), st.integers(1, 60).map(str),
-    st.sampled_from(["", "1", "10", "50", "51", "0050", "1000", "9" * 30])), BAD_NUMBERS)
-PAGES = number_parameter(st.one_of(
-    st.none(), st.integers(1, 4).map(str),
-    st.sampled_from(["", "01", "1000", str(MAX_PAGE)])), BAD_NUMBERS + [str(MAX_PAGE + 1)])
-PAGE_SIZES = number_parameter(st.one_of(
-    st.none(), st.integers(1, 8).map(str),
-    st.sampled_from(["", "20", "100", "101", "0100", "9" * 30])), BAD_NUMBERS)
+LIMITS = number_parameter(
+    st.one_of(
+        st.none(),
+        st.integers(1, 60).map(str),
+        st.sampled_from(["", "1", "10", "50", "51", "0050", "1000", "9" * 30]),
+    ),
+    BAD_NUMBERS,
+)
+PAGES = number_parameter(
+    st.one_of(
+        st.none(), st.integers(1, 4).map(str), st.sampled_from(["", "01", "1000", str(MAX_PAGE)])
+    ),
+    BAD_NUMBERS + [str(MAX_PAGE + 1)],
+)
+PAGE_SIZES = number_parameter(
+    st.one_of(
+        st.none(),
+        st.integers(1, 8).map(str),
+        st.sampled_from(["", "20", "100", "101", "0100", "9" * 30]),
+    ),
+    BAD_NUMBERS,
+)
 # Every request carries all three: each endpoint must ignore the others' parameters.
 PARAMS = st.fixed_dictionaries({"limit": LIMITS, "page": PAGES, "pageSize": PAGE_SIZES}).map(
-    lambda params: {k: v for k, v in params.items() if v is not None})
+    lambda params: {k: v for k, v in params.items() if v is not None}
+)
 
 
 @st.composite
@@ -305,39 +420,66 @@ def comma_list(words):
     return st.lists(st.sampled_from(words), min_size=1, max_size=3).map(",".join)
 
 
-EXPORT_REQUESTS = st.sampled_from([  # (expected media, extra query, headers)
-    ("ndjson", {"format": "ndjson"}, {}),
-    ("csv", {"format": "csv"}, {}),
-    ("ndjson", {}, {"Accept": "application/x-ndjson"}),
-    ("csv", {}, {"Accept": "text/csv"}),
-    ("ndjson", {"format": "ndjson"}, {"Accept": "text/csv"}),  # ?format wins over Accept
-])
+EXPORT_REQUESTS = st.sampled_from(
+    [  # (expected media, extra query, headers)
+        ("ndjson", {"format": "ndjson"}, {}),
+        ("csv", {"format": "csv"}, {}),
+        ("ndjson", {}, {"Accept": "application/x-ndjson"}),
+        ("csv", {}, {"Accept": "text/csv"}),
+        ("ndjson", {"format": "ndjson"}, {"Accept": "text/csv"}),  # ?format wins over Accept
+    ]
+)
 
 
 # `from`/`to` are written in several offsets; the instant is what counts.
-ZONES = ("Z", timezone.utc, timezone(timedelta(hours=5, minutes=30)),
-         timezone(-timedelta(hours=8)), timezone(timedelta(hours=14)))
+ZONES = (
+    "Z",
+    UTC,
+    timezone(timedelta(hours=5, minutes=30)),
+    timezone(-timedelta(hours=8)),
+    timezone(timedelta(hours=14)),
+)
 
 
 def moment_text(moment, zone, whole_seconds):
     if whole_seconds:
         moment = moment.replace(microsecond=0)
     if zone == "Z":
-        return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return moment.astimezone(zone).isoformat()
 
 
-BAD_PROJECT_IDS = ["nope", "1234", "0b1d0000-0000-4000-8000-00000000000",
-                   "0b1d000000004000800000000000000a", "{0b1d0000-0000-4000-8000-000000000001}"]
-BAD_MOMENTS = ["2026-01-01T00:00:00", "2026-01-01", "yesterday", "2026-02-30T00:00:00Z",
-               "2026-01-01T25:00:00Z"]
+BAD_PROJECT_IDS = [
+    "nope",
+    "1234",
+    "0b1d0000-0000-4000-8000-00000000000",
+    "0b1d000000004000800000000000000a",
+    "{0b1d0000-0000-4000-8000-000000000001}",
+]
+BAD_MOMENTS = [
+    "2026-01-01T00:00:00",
+    "2026-01-01",
+    "yesterday",
+    "2026-02-30T00:00:00Z",
+    "2026-01-01T25:00:00Z",
+]
 BAD_FILTERS = {
-    SESSIONS: {"status": ["Active", "active,", ",failed", "stored_only", "active,,failed",
-                          "active failed"],
-               "tag": ["a\x00b"]},
-    UPLOADS: {"status": ["expired", "Delivered", "partial,", "delivered;failed"],
-              "source": ["Camera", "webcam", "camera,", "google drive"],
-              "destinationType": ["S3", "9x", "a-b", "s3,", "_x", "a" * 33, "wébhook"]},
+    SESSIONS: {
+        "status": [
+            "Active",
+            "active,",
+            ",failed",
+            "stored_only",
+            "active,,failed",
+            "active failed",
+        ],
+        "tag": ["a\x00b"],
+    },
+    UPLOADS: {
+        "status": ["expired", "Delivered", "partial,", "delivered;failed"],
+        "source": ["Camera", "webcam", "camera,", "google drive"],
+        "destinationType": ["S3", "9x", "a-b", "s3,", "_x", "a" * 33, "wébhook"],
+    },
 }
 
 
@@ -357,50 +499,71 @@ def filter_params(world, family, odds=40):
     strategy costs more to build and validate than to draw from."""
     projects = sorted(world.projects)
     project_ids = st.one_of(
-        *([st.sampled_from(projects), st.sampled_from(projects).map(str.upper)] if projects
-          else []),
-        st.just(NOWHERE))
+        *(
+            [st.sampled_from(projects), st.sampled_from(projects).map(str.upper)]
+            if projects
+            else []
+        ),
+        st.just(NOWHERE),
+    )
     items = world.sessions if family == SESSIONS else world.uploads
     created = sorted(item.created_at for item in items.values())
     # Mostly a row's own createdAt (the bounds' edges), else one microsecond either side.
     instants = st.one_of(
-        *([st.sampled_from(created), st.sampled_from(created),
-           st.builds(shifted, st.sampled_from(created), st.sampled_from([-TICK, TICK]))]
-          if created else []),
-        CREATED)
-    moments = st.builds(moment_text, instants, st.sampled_from(ZONES),
-                        st.sampled_from([False, False, True]))
+        *(
+            [
+                st.sampled_from(created),
+                st.sampled_from(created),
+                st.builds(shifted, st.sampled_from(created), st.sampled_from([-TICK, TICK])),
+            ]
+            if created
+            else []
+        ),
+        CREATED,
+    )
+    moments = st.builds(
+        moment_text, instants, st.sampled_from(ZONES), st.sampled_from([False, False, True])
+    )
     bad = BAD_FILTERS[family]
     if family == SESSIONS:
         tags = sorted({tag for s in world.sessions.values() for tag in s.tags or []})
         specific = {
             "status": optional_parameter(comma_list(SESSION_STATUSES), bad["status"], odds),
-            "tag": optional_parameter(st.one_of(*([st.sampled_from(tags)] if tags else []),
-                                                TEXT), bad["tag"], odds)}
+            "tag": optional_parameter(
+                st.one_of(*([st.sampled_from(tags)] if tags else []), TEXT), bad["tag"], odds
+            ),
+        }
     else:
         specific = {
             "status": optional_parameter(comma_list(UPLOAD_STATUSES), bad["status"], odds),
             "source": optional_parameter(comma_list(SOURCES), bad["source"], odds),
-            "destinationType": optional_parameter(comma_list(DESTINATION_TYPES + ("ftp",)),
-                                                  bad["destinationType"], odds)}
-    return st.fixed_dictionaries({
-        "projectId": optional_parameter(project_ids, BAD_PROJECT_IDS, odds),
-        **specific,
-        "from": optional_parameter(moments, BAD_MOMENTS, odds),
-        "to": optional_parameter(moments, BAD_MOMENTS, odds)}).map(without_absent)
+            "destinationType": optional_parameter(
+                comma_list(DESTINATION_TYPES + ("ftp",)), bad["destinationType"], odds
+            ),
+        }
+    return st.fixed_dictionaries(
+        {
+            "projectId": optional_parameter(project_ids, BAD_PROJECT_IDS, odds),
+            **specific,
+            "from": optional_parameter(moments, BAD_MOMENTS, odds),
+            "to": optional_parameter(moments, BAD_MOMENTS, odds),
+        }
+    ).map(without_absent)
 
 
 # --- the reference model, from SPEC §3 and §5 alone ----------------------------------------
 
+
 def timestamp(moment):
     """SPEC §4: UTC, three fractional digits truncated, Z."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def key_is_active(key, now):
-    return ((key.revoked_at is None or key.revoked_at > now)
-            and (key.expires_at is None or key.expires_at > now))
+    return (key.revoked_at is None or key.revoked_at > now) and (
+        key.expires_at is None or key.expires_at > now
+    )
 
 
 def scope_of(world, caller, now):
@@ -409,8 +572,9 @@ def scope_of(world, caller, now):
     if kind == "user":
         if ident not in world.users:
             return None
-        return ({p.id for p in world.projects.values() if p.owner == ident}
-                | {p for (p, u) in world.members if u == ident})
+        return {p.id for p in world.projects.values() if p.owner == ident} | {
+            p for (p, u) in world.members if u == ident
+        }
     key = next((k for k in world.keys.values() if k.secret == ident), None)
     return {key.project} if key is not None and key_is_active(key, now) else None
 
@@ -487,57 +651,96 @@ def upload_detail(world, upload):
     """The single-upload answer: the list row and its deliveries by type, then id."""
     types = world.sessions[upload.session].destinations
     deliveries = sorted(upload.deliveries.items(), key=lambda item: (types[item[0]], item[0]))
-    return {**upload_row(world, upload),
-            "deliveries": [{"destinationId": d, "type": types[d], "status": status}
-                           for d, status in deliveries]}
+    return {
+        **upload_row(world, upload),
+        "deliveries": [
+            {"destinationId": d, "type": types[d], "status": status} for d, status in deliveries
+        ],
+    }
 
 
 def key_row(world, key):
-    return {"id": key.id, "name": key.name, "projectId": key.project,
-            "projectName": world.projects[key.project].name,
-            "createdAt": timestamp(key.created_at),
-            "expiresAt": None if key.expires_at is None else timestamp(key.expires_at)}
+    return {
+        "id": key.id,
+        "name": key.name,
+        "projectId": key.project,
+        "projectName": world.projects[key.project].name,
+        "createdAt": timestamp(key.created_at),
+        "expiresAt": None if key.expires_at is None else timestamp(key.expires_at),
+    }
 
 
-SESSION_COLUMNS = ("id", "createdAt", "expiresAt", "status", "projectId", "projectName",
-                   "imagesCount", "imagesDelivered", "imagesFailed", "destinationsCount", "tags",
-                   "longPollingEnabled")
-UPLOAD_COLUMNS = ("id", "filename", "sizeBytes", "mimeType", "source", "isEncrypted",
-                  "createdAt", "sessionId", "projectId", "projectName", "destinationsTotal",
-                  "destinationsDelivered", "destinationsFailed", "destinationsBreakdown",
-                  "status")
+SESSION_COLUMNS = (
+    "id",
+    "createdAt",
+    "expiresAt",
+    "status",
+    "projectId",
+    "projectName",
+    "imagesCount",
+    "imagesDelivered",
+    "imagesFailed",
+    "destinationsCount",
+    "tags",
+    "longPollingEnabled",
+)
+UPLOAD_COLUMNS = (
+    "id",
+    "filename",
+    "sizeBytes",
+    "mimeType",
+    "source",
+    "isEncrypted",
+    "createdAt",
+    "sessionId",
+    "projectId",
+    "projectName",
+    "destinationsTotal",
+    "destinationsDelivered",
+    "destinationsFailed",
+    "destinationsBreakdown",
+    "status",
+)
 COLUMNS = {SESSIONS: SESSION_COLUMNS, UPLOADS: UPLOAD_COLUMNS}
 
 
 def session_matches(world, session, filters, now):
-    return (session.project == filters.get("project", session.project)
-            and reported_status(session, now) in filters.get("statuses", SESSION_STATUSES)
-            and ("tag" not in filters or filters["tag"] in (session.tags or []))
-            and session.created_at >= filters.get("from", session.created_at)
-            and ("to" not in filters or session.created_at < filters["to"]))
+    return (
+        session.project == filters.get("project", session.project)
+        and reported_status(session, now) in filters.get("statuses", SESSION_STATUSES)
+        and ("tag" not in filters or filters["tag"] in (session.tags or []))
+        and session.created_at >= filters.get("from", session.created_at)
+        and ("to" not in filters or session.created_at < filters["to"])
+    )
 
 
 def upload_matches(world, upload, filters, now):
     types = world.sessions[upload.session].destinations
-    return (world.project_of_upload(upload) == filters.get("project",
-                                                           world.project_of_upload(upload))
-            and upload_status(list(upload.deliveries.values())) in filters.get(
-                "statuses", UPLOAD_STATUSES)
-            and upload.source in filters.get("sources", SOURCES)
-            and ("types" not in filters
-                 or any(types[d] in filters["types"] for d in upload.deliveries))
-            and upload.created_at >= filters.get("from", upload.created_at)
-            and ("to" not in filters or upload.created_at < filters["to"]))
+    return (
+        world.project_of_upload(upload) == filters.get("project", world.project_of_upload(upload))
+        and upload_status(list(upload.deliveries.values()))
+        in filters.get("statuses", UPLOAD_STATUSES)
+        and upload.source in filters.get("sources", SOURCES)
+        and ("types" not in filters or any(types[d] in filters["types"] for d in upload.deliveries))
+        and upload.created_at >= filters.get("from", upload.created_at)
+        and ("to" not in filters or upload.created_at < filters["to"])
+    )
 
 
 def model_rows(world, scope, family, filters, now):
     """Every row of a list in scope that passes the filters, newest first."""
     if family == SESSIONS:
-        sessions = [s for s in world.sessions.values()
-                    if s.project in scope and session_matches(world, s, filters, now)]
+        sessions = [
+            s
+            for s in world.sessions.values()
+            if s.project in scope and session_matches(world, s, filters, now)
+        ]
         return [session_row(world, s, now) for s in newest_first(sessions)]
-    uploads = [u for u in world.uploads.values()
-               if world.project_of_upload(u) in scope and upload_matches(world, u, filters, now)]
+    uploads = [
+        u
+        for u in world.uploads.values()
+        if world.project_of_upload(u) in scope and upload_matches(world, u, filters, now)
+    ]
     return [upload_row(world, u) for u in newest_first(uploads)]
 
 
@@ -557,10 +760,12 @@ def expected_stats(world, scope, now):
         "imagesDelivered": sum("sent" in u.deliveries.values() for u in uploads),
         "deliverySuccessRate": rate,
         "totalProjects": len(scope),
-        "activeKeys": sum(k.project in scope and key_is_active(k, now)
-                          for k in world.keys.values()),
-        "topProjects": [{"id": p, "name": world.projects[p].name, "sessions": this_month[p]}
-                        for p in top],
+        "activeKeys": sum(
+            k.project in scope and key_is_active(k, now) for k in world.keys.values()
+        ),
+        "topProjects": [
+            {"id": p, "name": world.projects[p].name, "sessions": this_month[p]} for p in top
+        ],
     }
 
 
@@ -582,8 +787,10 @@ def number(raw, default, clamp=None, maximum=None):
     return min(int(raw), clamp) if clamp else int(raw)
 
 
-UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                       r"[0-9a-fA-F]{12}")
+UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+    r"[0-9a-fA-F]{12}"
+)
 TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
@@ -652,8 +859,10 @@ def paginated_params(params):
     even where they go unused (cursor walks ignore page, exports both)."""
     if present(params, "format") not in (None, "json", "csv", "ndjson"):
         raise Refused(params["format"])
-    return (number(params.get("page"), 1, maximum=MAX_PAGE),
-            number(params.get("pageSize"), 20, clamp=100))
+    return (
+        number(params.get("page"), 1, maximum=MAX_PAGE),
+        number(params.get("pageSize"), 20, clamp=100),
+    )
 
 
 def caller_key(world, caller):
@@ -681,22 +890,32 @@ def expected_response(world, caller, path, params, now):
             wanted = path.rsplit("/", 1)[1]
             items = world.sessions if family == SESSIONS else world.uploads
             item = items.get(wanted)
-            if item is None or (item.project if family == SESSIONS
-                                else world.project_of_upload(item)) not in scope:
+            if (
+                item is None
+                or (item.project if family == SESSIONS else world.project_of_upload(item))
+                not in scope
+            ):
                 raise Missing(wanted)
-            return 200, (session_row(world, item, now) if family == SESSIONS
-                         else upload_detail(world, item))
+            return 200, (
+                session_row(world, item, now) if family == SESSIONS else upload_detail(world, item)
+            )
         page, size = paginated_params(params)
         rows = expected_list(world, scope, family, params, now)
     except Refused:
         return 400, "invalid_parameter"
     except Missing:
         return 404, "not_found"
-    return 200, {"data": rows[(page - 1) * size:page * size], "total": len(rows), "page": page,
-                 "pageSize": size, "totalPages": -(-len(rows) // size)}
+    return 200, {
+        "data": rows[(page - 1) * size : page * size],
+        "total": len(rows),
+        "page": page,
+        "pageSize": size,
+        "totalPages": -(-len(rows) // size),
+    }
 
 
 # --- checking one request against the model -----------------------------------------------
+
 
 def assert_rows_within_scope(world, scope, family, rows):
     """Every row of a list or export is a session or upload of a project in scope."""
@@ -728,13 +947,13 @@ def assert_within_scope(world, scope, path, body):
 def foreign_ids(world, scope):
     """The id of everything outside the scope: none may appear in any answer."""
     scope = scope or set()
-    return ([p for p in world.projects if p not in scope]
-            + [k.id for k in world.keys.values() if k.project not in scope]
-            + [s.id for s in world.sessions.values() if s.project not in scope]
-            + [d for s in world.sessions.values() if s.project not in scope
-               for d in s.destinations]
-            + [u.id for u in world.uploads.values()
-               if world.project_of_upload(u) not in scope])
+    return (
+        [p for p in world.projects if p not in scope]
+        + [k.id for k in world.keys.values() if k.project not in scope]
+        + [s.id for s in world.sessions.values() if s.project not in scope]
+        + [d for s in world.sessions.values() if s.project not in scope for d in s.destinations]
+        + [u.id for u in world.uploads.values() if world.project_of_upload(u) not in scope]
+    )
 
 
 def assert_no_foreign_ids(world, scope, text):
@@ -759,8 +978,9 @@ def assert_error(response, code, credential):
 
 
 def get(client, credential, path, params=None, headers=None):
-    return client.get(path, headers={**bearer(credential), **(headers or {})},
-                      query_string=params or {})
+    return client.get(
+        path, headers={**bearer(credential), **(headers or {})}, query_string=params or {}
+    )
 
 
 def nowhere_instead(path, params):
@@ -788,7 +1008,7 @@ def unknown_answer(client, credential, path, params, headers):
 def check(client, world, caller, credential, path, params, headers=None):
     """One GET compared, whole body and key order, with the model's answer; a 404 must be
     the very answer about something that does not exist. Returns the response."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     response = get(client, credential, path, params, headers)
     scope = scope_of(world, caller, now)
     status, expected = expected_response(world, caller, path, params, now)
@@ -801,8 +1021,9 @@ def check(client, world, caller, credential, path, params, headers=None):
     if status != 200:
         assert_error(response, expected, credential)
         if status == 404:
-            assert without_request_id(body) == unknown_answer(client, credential, path, params,
-                                                              headers)
+            assert without_request_id(body) == unknown_answer(
+                client, credential, path, params, headers
+            )
         return response
     assert body == expected
     assert ordered(body) == ordered(expected)
@@ -821,11 +1042,13 @@ def check_not_modified(client, credential, path, params, response):
 def walk(client, world, caller, credential, family, params, repeat_filters):
     """A whole cursor walk (`?cursor=` first, then each nextCursor) compared page by page
     with the model's list cut into pageSize pieces; returns the first nextCursor."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     scope = scope_of(world, caller, now)
     first = get(client, credential, family, {**params, "cursor": ""})
-    note(f"walk {caller} {family} {params} -> {first.status_code} "
-         f"{first.get_data(as_text=True)[:300]}")
+    note(
+        f"walk {caller} {family} {params} -> {first.status_code} "
+        f"{first.get_data(as_text=True)[:300]}"
+    )
     assert_no_foreign_ids(world, scope, first.get_data(as_text=True))
     try:
         if scope is None:
@@ -836,14 +1059,21 @@ def walk(client, world, caller, credential, family, params, repeat_filters):
         return assert_error(first, "invalid_parameter", credential)
     except Missing:
         return assert_error(first, "not_found", credential)
-    pages = [rows[start:start + size] for start in range(0, len(rows), size)] or [[]]
+    pages = [rows[start : start + size] for start in range(0, len(rows), size)] or [[]]
     response, cursor, first_cursor = first, None, None
-    filters = {k: v for k, v in params.items() if k in ("projectId", "status", "tag", "source",
-                                                         "destinationType", "from", "to")}
+    filters = {
+        k: v
+        for k, v in params.items()
+        if k in ("projectId", "status", "tag", "source", "destinationType", "from", "to")
+    }
     for index, page in enumerate(pages):
         if index:
-            again = {**(filters if repeat_filters else {}), "cursor": cursor,
-                     "pageSize": params.get("pageSize", ""), "page": str(index + 7)}
+            again = {
+                **(filters if repeat_filters else {}),
+                "cursor": cursor,
+                "pageSize": params.get("pageSize", ""),
+                "page": str(index + 7),
+            }
             response = get(client, credential, family, again)
             assert_no_foreign_ids(world, scope, response.get_data(as_text=True))
         assert response.status_code == 200, response.get_data(as_text=True)
@@ -864,15 +1094,16 @@ def csv_cell(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ";".join(f"{item['type']}:{item['count']}" if isinstance(item, dict) else item
-                        for item in value)
+        return ";".join(
+            f"{item['type']}:{item['count']}" if isinstance(item, dict) else item for item in value
+        )
     return str(value)
 
 
 def check_export(client, world, caller, credential, family, params, how):
     """An export, by ?format or Accept: exactly the model's rows in scope, all of them."""
     media, extra, headers = how
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     scope = scope_of(world, caller, now)
     response = get(client, credential, family, {**params, **extra}, headers)
     text = response.get_data(as_text=True)
@@ -888,12 +1119,12 @@ def check_export(client, world, caller, credential, family, params, how):
     except Missing:
         assert_error(response, "not_found", credential)
         assert without_request_id(response.get_json()) == unknown_answer(
-            client, credential, family, {**params, **extra}, headers)
+            client, credential, family, {**params, **extra}, headers
+        )
         return
     assert response.status_code == 200, text
     resource = family.rsplit("/", 1)[1]
-    assert response.headers["Content-Disposition"] == \
-        f'attachment; filename="{resource}.{media}"'
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{resource}.{media}"'
     if media == "ndjson":
         assert response.mimetype == "application/x-ndjson"
         lines = text.split("\n")
@@ -911,10 +1142,11 @@ def check_export(client, world, caller, credential, family, params, how):
 
 def callers(world, unknown_user, unknown_key):
     """Every user's JWT, every key (active or not), a stranger's JWT and a key never issued."""
-    return ([(("user", u), make_token(u)) for u in world.users]
-            + [(("key", k.secret), k.secret) for k in world.keys.values()]
-            + [(("user", unknown_user), make_token(unknown_user)),
-               (("key", unknown_key), unknown_key)])
+    return (
+        [(("user", u), make_token(u)) for u in world.users]
+        + [(("key", k.secret), k.secret) for k in world.keys.values()]
+        + [(("user", unknown_user), make_token(unknown_user)), (("key", unknown_key), unknown_key)]
+    )
 
 
 def reset(conn, world):
@@ -933,17 +1165,27 @@ def rw(app, database_url):
         yield conn
 
 
-FAST = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                  HealthCheck.too_slow,
-                                                  HealthCheck.data_too_large])
+FAST = dict(
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 
 
 # --- properties over random worlds ---------------------------------------------------------
 
+
 def draw_stranger(data, world):
     """A user id that is nobody in the world."""
-    return str(data.draw(st.uuids().filter(
-        lambda u: str(u) not in world.users and str(u) != NOWHERE), label="stranger"))
+    return str(
+        data.draw(
+            st.uuids().filter(lambda u: str(u) not in world.users and str(u) != NOWHERE),
+            label="stranger",
+        )
+    )
 
 
 def filter_strategies(world, odds=40):
@@ -963,8 +1205,10 @@ def test_every_caller_gets_exactly_the_model_on_every_endpoint(app, rw, world, d
     for caller, credential in callers(world, stranger, secret_for(stranger)):
         for family in FAMILIES:
             # All three paging parameters: each endpoint reads its own.
-            params = {**data.draw(PARAMS, label="paging"),
-                      **data.draw(filters[family], label=f"{family} filters")}
+            params = {
+                **data.draw(PARAMS, label="paging"),
+                **data.draw(filters[family], label=f"{family} filters"),
+            }
             for path in (RECENT[family], family):
                 check(client, world, caller, credential, path, params)
         # The other endpoints read none of them.
@@ -973,10 +1217,16 @@ def test_every_caller_gets_exactly_the_model_on_every_endpoint(app, rw, world, d
 
 
 @settings(max_examples=12, **FAST)
-@given(world=worlds(users=st.integers(1, 3), projects=st.integers(1, 3),
-                    keys=st.integers(0, 2), sessions=st.integers(0, 2),
-                    uploads=st.integers(0, 2)),
-       data=st.data())
+@given(
+    world=worlds(
+        users=st.integers(1, 3),
+        projects=st.integers(1, 3),
+        keys=st.integers(0, 2),
+        sessions=st.integers(0, 2),
+        uploads=st.integers(0, 2),
+    ),
+    data=st.data(),
+)
 def test_every_id_and_project_of_the_world_by_every_caller(app, rw, world, data):
     """Each session and upload by id, and each project as a list's projectId (recent,
     paginated or export): the model's row when in scope, else the very 404 a nonexistent
@@ -994,13 +1244,22 @@ def test_every_id_and_project_of_the_world_by_every_caller(app, rw, world, data)
                 params = {"projectId": project, "pageSize": "100", "limit": "50"}
                 path = data.draw(st.sampled_from([RECENT[family], family, "export"]))
                 if path == "export":
-                    check_export(client, world, caller, credential, family, params,
-                                 data.draw(EXPORT_REQUESTS))
+                    check_export(
+                        client,
+                        world,
+                        caller,
+                        credential,
+                        family,
+                        params,
+                        data.draw(EXPORT_REQUESTS),
+                    )
                 else:
-                    answered.append((path, params,
-                                     check(client, world, caller, credential, path, params)))
-        answered.append((CURRENT_KEY, {},
-                         check(client, world, caller, credential, CURRENT_KEY, {})))
+                    answered.append(
+                        (path, params, check(client, world, caller, credential, path, params))
+                    )
+        answered.append(
+            (CURRENT_KEY, {}, check(client, world, caller, credential, CURRENT_KEY, {}))
+        )
         answered = [entry for entry in answered if entry[2].status_code == 200]
         if answered:
             path, params, response = data.draw(st.sampled_from(answered), label="revalidated")
@@ -1008,15 +1267,16 @@ def test_every_id_and_project_of_the_world_by_every_caller(app, rw, world, data)
 
 
 def other_letter(text, index):
-    return text[:index] + ("A" if text[index] != "A" else "B") + text[index + 1:]
+    return text[:index] + ("A" if text[index] != "A" else "B") + text[index + 1 :]
 
 
 def check_foreign_cursor(client, world, caller, credential, family, cursor, data):
     """A cursor works only for its own list and caller (a user's other token is the same
     caller; a caller without a scope is 401), and only as it was given."""
-    now = datetime.now(timezone.utc)
-    others = [(c, other) for c, other in callers(world, NOWHERE, secret_for(NOWHERE))
-              if c != caller]
+    now = datetime.now(UTC)
+    others = [
+        (c, other) for c, other in callers(world, NOWHERE, secret_for(NOWHERE)) if c != caller
+    ]
     if caller[0] == "user":
         others.append((caller, make_token(caller[1], jti="another token")))
     other, other_credential = data.draw(st.sampled_from(others), label="cursor's other caller")
@@ -1028,13 +1288,17 @@ def check_foreign_cursor(client, world, caller, credential, family, cursor, data
     else:
         assert_error(response, "invalid_parameter", other_credential)
     other_list = UPLOADS if family == SESSIONS else SESSIONS
-    assert_error(get(client, credential, other_list, {"cursor": cursor}), "invalid_parameter",
-                 credential)
+    assert_error(
+        get(client, credential, other_list, {"cursor": cursor}), "invalid_parameter", credential
+    )
     payload, _, signature = cursor.rpartition(".")
-    for forged in (f"{other_letter(payload, len(payload) // 2)}.{signature}",
-                   f"{payload}.{other_letter(signature, len(signature) - 1)}"):
-        assert_error(get(client, credential, family, {"cursor": forged}),
-                     "invalid_parameter", credential)
+    for forged in (
+        f"{other_letter(payload, len(payload) // 2)}.{signature}",
+        f"{payload}.{other_letter(signature, len(signature) - 1)}",
+    ):
+        assert_error(
+            get(client, credential, family, {"cursor": forged}), "invalid_parameter", credential
+        )
 
 
 @settings(max_examples=20, **FAST)
@@ -1048,22 +1312,39 @@ def test_cursor_walks_and_exports_are_exactly_the_filtered_list(app, rw, world, 
     client = app.test_client()
     stranger = draw_stranger(data, world)
     everyone = callers(world, stranger, secret_for(stranger))
-    chosen = data.draw(st.lists(st.sampled_from(range(len(everyone))), min_size=2, max_size=6,
-                                unique=True), label="callers")
+    chosen = data.draw(
+        st.lists(st.sampled_from(range(len(everyone))), min_size=2, max_size=6, unique=True),
+        label="callers",
+    )
     filters, valid_filters = filter_strategies(world), filter_strategies(world, odds=10**6)
     tried = set()
     for caller, credential in (everyone[index] for index in chosen):
         for family in FAMILIES:
-            params = {**data.draw(valid_filters[family], label="walk filters"),
-                      "pageSize": data.draw(st.sampled_from(["1", "2", "3", "03"]))}
-            cursor = walk(client, world, caller, credential, family, params,
-                          data.draw(st.booleans(), label="repeat filters"))
+            params = {
+                **data.draw(valid_filters[family], label="walk filters"),
+                "pageSize": data.draw(st.sampled_from(["1", "2", "3", "03"])),
+            }
+            cursor = walk(
+                client,
+                world,
+                caller,
+                credential,
+                family,
+                params,
+                data.draw(st.booleans(), label="repeat filters"),
+            )
             if cursor and family not in tried:
                 tried.add(family)
                 check_foreign_cursor(client, world, caller, credential, family, cursor, data)
-            check_export(client, world, caller, credential, family,
-                         data.draw(filters[family], label="export filters"),
-                         data.draw(EXPORT_REQUESTS))
+            check_export(
+                client,
+                world,
+                caller,
+                credential,
+                family,
+                data.draw(filters[family], label="export filters"),
+                data.draw(EXPORT_REQUESTS),
+            )
 
 
 def test_a_cursor_sent_without_a_valid_credential_is_401_not_400(app, rw):
@@ -1072,26 +1353,45 @@ def test_a_cursor_sent_without_a_valid_credential_is_401_not_400(app, rw):
     project = Project(str(uuid.uuid4()), "Acme", str(uuid.uuid4()), NOW - timedelta(days=9))
     world = World(users={project.owner: "Ada"}, projects={project.id: project})
     for _ in range(3):
-        session = Session(str(uuid.uuid4()), project.id, NOW - timedelta(days=1), NOW + MARGIN,
-                          "active", None, False, {})
+        session = Session(
+            str(uuid.uuid4()),
+            project.id,
+            NOW - timedelta(days=1),
+            NOW + MARGIN,
+            "active",
+            None,
+            False,
+            {},
+        )
         world.sessions[session.id] = session
     key_ids = [str(uuid.uuid4()) for _ in range(3)]
     active, revoked, expired = (
         Key(key_ids[0], project.id, secret_for(key_ids[0]), NOW - MARGIN, None, None),
         Key(key_ids[1], project.id, secret_for(key_ids[1]), NOW - MARGIN, None, NOW - MARGIN),
-        Key(key_ids[2], project.id, secret_for(key_ids[2]), NOW - MARGIN, NOW - MARGIN, None))
+        Key(key_ids[2], project.id, secret_for(key_ids[2]), NOW - MARGIN, NOW - MARGIN, None),
+    )
     world.keys = {key.id: key for key in (active, revoked, expired)}
     reset(rw, world)
     client = app.test_client()
     first = get(client, active.secret, SESSIONS, {"cursor": "", "pageSize": "1"}).get_json()
     refused = []
-    for credential in (revoked.secret, expired.secret, secret_for(str(uuid.uuid4())),
-                       make_token(str(uuid.uuid4()))):
+    for credential in (
+        revoked.secret,
+        expired.secret,
+        secret_for(str(uuid.uuid4())),
+        make_token(str(uuid.uuid4())),
+    ):
         for cursor in ("", first["nextCursor"], "not-a-cursor"):
             response = get(client, credential, SESSIONS, {"cursor": cursor})
             if response.status_code != 401:
-                refused.append((credential[:12], cursor[:12], response.status_code,
-                                response.get_json()["error"]))
+                refused.append(
+                    (
+                        credential[:12],
+                        cursor[:12],
+                        response.status_code,
+                        response.get_json()["error"],
+                    )
+                )
     assert not refused, refused
 
 
@@ -1108,24 +1408,45 @@ def large_worlds(draw):
 
     world, owner = World(), new_id()
     world.users[owner] = "owner"
-    pool = [NOW - timedelta(seconds=rnd.randrange(95 * DAY), microseconds=rnd.randrange(10**6))
-            for _ in range(12)]
+    pool = [
+        NOW - timedelta(seconds=rnd.randrange(95 * DAY), microseconds=rnd.randrange(10**6))
+        for _ in range(12)
+    ]
     for name, sessions in (("Big", rnd.randint(40, 45)), ("Other", rnd.randint(5, 8))):
         project = Project(new_id(), name, owner, NOW - timedelta(days=400))
         world.projects[project.id] = project
         key_id = new_id()
-        world.keys[key_id] = Key(key_id, project.id, secret_for(key_id), NOW - MARGIN, None,
-                                 None, name=f"{name} key")
+        world.keys[key_id] = Key(
+            key_id, project.id, secret_for(key_id), NOW - MARGIN, None, None, name=f"{name} key"
+        )
         for _ in range(sessions):
-            session = Session(new_id(), project.id, rnd.choice(pool), NOW + MARGIN * 2,
-                              rnd.choice(SESSION_STATUSES), rnd.choice([None, ["x"]]), False,
-                              {new_id(): rnd.choice(DESTINATION_TYPES) for _ in range(2)})
+            session = Session(
+                new_id(),
+                project.id,
+                rnd.choice(pool),
+                NOW + MARGIN * 2,
+                rnd.choice(SESSION_STATUSES),
+                rnd.choice([None, ["x"]]),
+                False,
+                {new_id(): rnd.choice(DESTINATION_TYPES) for _ in range(2)},
+            )
             world.sessions[session.id] = session
             for _ in range(3):
-                upload = Upload(new_id(), session.id, "a.jpg", rnd.randrange(10**6),
-                                "image/jpeg", rnd.choice(SOURCES), False, rnd.choice(pool),
-                                {d: rnd.choice(DELIVERY_STATUSES) for d in session.destinations
-                                 if rnd.random() < 0.7})
+                upload = Upload(
+                    new_id(),
+                    session.id,
+                    "a.jpg",
+                    rnd.randrange(10**6),
+                    "image/jpeg",
+                    rnd.choice(SOURCES),
+                    False,
+                    rnd.choice(pool),
+                    {
+                        d: rnd.choice(DELIVERY_STATUSES)
+                        for d in session.destinations
+                        if rnd.random() < 0.7
+                    },
+                )
                 world.uploads[upload.id] = upload
     return world
 
@@ -1140,22 +1461,45 @@ def test_walks_and_exports_longer_than_a_batch(app, rw, world, data):
     (user,) = world.users
     valid_filters = filter_strategies(world, odds=10**6)
     everyone = [(("user", user), make_token(user))] + [
-        (("key", k.secret), k.secret) for k in world.keys.values()]
+        (("key", k.secret), k.secret) for k in world.keys.values()
+    ]
     for caller, credential in everyone:
         for family in FAMILIES:
             for params in ({}, data.draw(valid_filters[family])):
-                walk(client, world, caller, credential, family, {**params, "pageSize": "150"},
-                     repeat_filters=True)
-                check_export(client, world, caller, credential, family, params,
-                             data.draw(EXPORT_REQUESTS))
-                check(client, world, caller, credential, family, {**params, "page": "2",
-                                                                  "pageSize": "100"})
+                walk(
+                    client,
+                    world,
+                    caller,
+                    credential,
+                    family,
+                    {**params, "pageSize": "150"},
+                    repeat_filters=True,
+                )
+                check_export(
+                    client, world, caller, credential, family, params, data.draw(EXPORT_REQUESTS)
+                )
+                check(
+                    client,
+                    world,
+                    caller,
+                    credential,
+                    family,
+                    {**params, "page": "2", "pageSize": "100"},
+                )
 
 
 @settings(max_examples=15, **FAST)
-@given(world=worlds(users=st.just(1), projects=st.integers(10, 13), keys=st.just(0),
-                    sessions=st.integers(1, 2), uploads=st.just(0), created=THIS_MONTH,
-                    names=st.sampled_from(["Beta", "beta"])))
+@given(
+    world=worlds(
+        users=st.just(1),
+        projects=st.integers(10, 13),
+        keys=st.just(0),
+        sessions=st.integers(1, 2),
+        uploads=st.just(0),
+        created=THIS_MONTH,
+        names=st.sampled_from(["Beta", "beta"]),
+    )
+)
 def test_top_projects_keep_the_first_ten_in_order(app, rw, world):
     """Many ties in sessions and names, so the cut at ten depends on every sort key."""
     reset(rw, world)
@@ -1165,9 +1509,16 @@ def test_top_projects_keep_the_first_ten_in_order(app, rw, world):
 
 
 @settings(max_examples=10, **FAST)
-@given(world=worlds(users=st.just(1), projects=st.just(1), keys=st.just(1),
-                    sessions=st.integers(49, 53), uploads=st.integers(0, 1)),
-       limits=st.lists(LIMITS, min_size=1, max_size=3))
+@given(
+    world=worlds(
+        users=st.just(1),
+        projects=st.just(1),
+        keys=st.just(1),
+        sessions=st.integers(49, 53),
+        uploads=st.integers(0, 1),
+    ),
+    limits=st.lists(LIMITS, min_size=1, max_size=3),
+)
 def test_recent_lists_clamp_the_limit_at_fifty(app, rw, world, limits):
     """The only worlds here with more rows than the limit's bound."""
     reset(rw, world)
@@ -1183,21 +1534,33 @@ def test_the_model_breaks_ties_by_id_and_names_by_code_point():
     """Sanity of the model itself on a hand-made case."""
     world = World(users={"u": "U"})
     ids = sorted(str(uuid.UUID(int=n)) for n in (1, 2, 3, 4))
-    for id, name in zip(ids, ["alpha", "Zeta", "Östra", "Zeta"]):
+    for id, name in zip(ids, ["alpha", "Zeta", "Östra", "Zeta"], strict=True):
         world.projects[id] = Project(id, name, "u", NOW)
-        world.sessions[f"s{id}"] = Session(f"s{id}", id, MONTH_START, NOW, "active", None,
-                                           False, {})
+        world.sessions[f"s{id}"] = Session(
+            f"s{id}", id, MONTH_START, NOW, "active", None, False, {}
+        )
     top = expected_stats(world, set(ids), NOW)["topProjects"]
     assert [(p["name"], p["id"]) for p in top] == [
-        ("Zeta", ids[1]), ("Zeta", ids[3]), ("alpha", ids[0]), ("Östra", ids[2])]
-    assert timestamp(datetime(2026, 1, 2, 3, 4, 5, 999_999, timezone.utc)) == \
-        "2026-01-02T03:04:05.999Z"
-    assert [upload_status(s) for s in ([], ["sent"], ["pending", "sent"], ["pending", "failed"],
-                                       ["sent", "failed", "pending"])] == \
-        ["stored_only", "delivered", "pending", "failed", "partial"]
+        ("Zeta", ids[1]),
+        ("Zeta", ids[3]),
+        ("alpha", ids[0]),
+        ("Östra", ids[2]),
+    ]
+    assert timestamp(datetime(2026, 1, 2, 3, 4, 5, 999_999, UTC)) == "2026-01-02T03:04:05.999Z"
+    assert [
+        upload_status(s)
+        for s in (
+            [],
+            ["sent"],
+            ["pending", "sent"],
+            ["pending", "failed"],
+            ["sent", "failed", "pending"],
+        )
+    ] == ["stored_only", "delivered", "pending", "failed", "partial"]
 
 
 # --- a live world: every change shows on the next request ----------------------------------
+
 
 class LiveWorld(RuleBasedStateMachine):
     """Direct SQL changes to a loaded world; after each, callers must see exactly the model."""
@@ -1208,9 +1571,15 @@ class LiveWorld(RuleBasedStateMachine):
         super().__init__()
         self.world = None
 
-    @initialize(world=worlds(users=st.integers(1, 3), projects=st.integers(1, 3),
-                             keys=st.integers(0, 2), sessions=st.integers(0, 2)),
-                data=st.data())
+    @initialize(
+        world=worlds(
+            users=st.integers(1, 3),
+            projects=st.integers(1, 3),
+            keys=st.integers(0, 2),
+            sessions=st.integers(0, 2),
+        ),
+        data=st.data(),
+    )
     def load(self, world, data):
         reset(self.conn, world)
         self.world = world
@@ -1219,26 +1588,43 @@ class LiveWorld(RuleBasedStateMachine):
 
     def ids(self, data):
         w = self.world
-        taken = [*w.users, *w.projects, *w.keys, *w.sessions, *w.uploads,
-                 *(d for s in w.sessions.values() for d in s.destinations)]
+        taken = [
+            *w.users,
+            *w.projects,
+            *w.keys,
+            *w.sessions,
+            *w.uploads,
+            *(d for s in w.sessions.values() for d in s.destinations),
+        ]
         return Ids(data.draw, taken)
 
     def sql(self, query, *args):
-        return self.conn.execute(query, args).fetchone() if "RETURNING" in query else \
-            self.conn.execute(query, args)
+        return (
+            self.conn.execute(query, args).fetchone()
+            if "RETURNING" in query
+            else self.conn.execute(query, args)
+        )
 
     # memberships
 
     def free_memberships(self):
-        return [(p, u) for p in self.world.projects for u in self.world.users
-                if (p, u) not in self.world.members]
+        return [
+            (p, u)
+            for p in self.world.projects
+            for u in self.world.users
+            if (p, u) not in self.world.members
+        ]
 
     @precondition(lambda self: self.world and self.free_memberships())
     @rule(data=st.data(), role=st.sampled_from(["admin", "member"]))
     def add_membership(self, data, role):
         project, user = data.draw(st.sampled_from(self.free_memberships()))
-        self.sql("INSERT INTO members (project_id, user_id, role) VALUES (%s, %s, %s)",
-                 project, user, role)
+        self.sql(
+            "INSERT INTO members (project_id, user_id, role) VALUES (%s, %s, %s)",
+            project,
+            user,
+            role,
+        )
         self.world.members[(project, user)] = role
 
     @precondition(lambda self: self.world and self.world.members)
@@ -1250,7 +1636,7 @@ class LiveWorld(RuleBasedStateMachine):
 
     # keys: one rule, so key changes get no more steps than the other kinds
 
-    KEY_CHANGES = {
+    KEY_CHANGES: ClassVar[dict] = {
         "revoke": ("revoked_at", "now() - interval '1 second'"),
         "schedule revocation": ("revoked_at", "now() + interval '1 day'"),
         "unrevoke": ("revoked_at", "NULL"),
@@ -1264,16 +1650,19 @@ class LiveWorld(RuleBasedStateMachine):
     def change_key(self, data, change):
         column, value_sql = self.KEY_CHANGES[change]
         key = data.draw(st.sampled_from(sorted(self.world.keys)))
-        row = self.sql(f"UPDATE api_keys SET {column} = {value_sql} WHERE id = %s "
-                       f"RETURNING {column} AS value", key)
+        row = self.sql(
+            f"UPDATE api_keys SET {column} = {value_sql} WHERE id = %s RETURNING {column} AS value",
+            key,
+        )
         setattr(self.world.keys[key], column, row["value"])
 
     # sessions, uploads, deliveries
 
     def some_created(self, data):
         """A creation date, often one already used (ties)."""
-        used = [s.created_at for s in self.world.sessions.values()] + \
-            [u.created_at for u in self.world.uploads.values()]
+        used = [s.created_at for s in self.world.sessions.values()] + [
+            u.created_at for u in self.world.uploads.values()
+        ]
         return data.draw(st.one_of(st.sampled_from(used), CREATED) if used else CREATED)
 
     @precondition(lambda self: self.world)
@@ -1281,12 +1670,24 @@ class LiveWorld(RuleBasedStateMachine):
     def add_session(self, data):
         project = data.draw(st.sampled_from(sorted(self.world.projects)))
         s = draw_session(data.draw, self.ids(data), project, self.some_created(data))
-        self.sql("INSERT INTO upload_sessions (id, project_id, created_at, expires_at, status, "
-                 "tags, long_polling_enabled) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                 s.id, s.project, s.created_at, s.expires_at, s.status, s.tags, s.long_polling)
+        self.sql(
+            "INSERT INTO upload_sessions (id, project_id, created_at, expires_at, status, "
+            "tags, long_polling_enabled) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            s.id,
+            s.project,
+            s.created_at,
+            s.expires_at,
+            s.status,
+            s.tags,
+            s.long_polling,
+        )
         for destination, type in s.destinations.items():
-            self.sql("INSERT INTO destinations (id, session_id, type) VALUES (%s, %s, %s)",
-                     destination, s.id, type)
+            self.sql(
+                "INSERT INTO destinations (id, session_id, type) VALUES (%s, %s, %s)",
+                destination,
+                s.id,
+                type,
+            )
         self.world.sessions[s.id] = s
 
     @precondition(lambda self: self.world and self.world.sessions)
@@ -1294,25 +1695,49 @@ class LiveWorld(RuleBasedStateMachine):
     def add_upload(self, data):
         session = self.world.sessions[data.draw(st.sampled_from(sorted(self.world.sessions)))]
         u = draw_upload(data.draw, self.ids(data), session, self.some_created(data))
-        self.sql("INSERT INTO uploads (id, session_id, project_id, filename, size_bytes, "
-                 "mime_type, source, is_encrypted, created_at) "
-                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                 u.id, session.id, session.project, u.filename, u.size, u.mime, u.source,
-                 u.encrypted, u.created_at)
+        self.sql(
+            "INSERT INTO uploads (id, session_id, project_id, filename, size_bytes, "
+            "mime_type, source, is_encrypted, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            u.id,
+            session.id,
+            session.project,
+            u.filename,
+            u.size,
+            u.mime,
+            u.source,
+            u.encrypted,
+            u.created_at,
+        )
         for destination, status in u.deliveries.items():
-            self.sql("INSERT INTO deliveries (upload_id, destination_id, session_id, project_id, "
-                     "status) VALUES (%s, %s, %s, %s, %s)",
-                     u.id, destination, session.id, session.project, status)
+            self.sql(
+                "INSERT INTO deliveries (upload_id, destination_id, session_id, project_id, "
+                "status) VALUES (%s, %s, %s, %s, %s)",
+                u.id,
+                destination,
+                session.id,
+                session.project,
+                status,
+            )
         self.world.uploads[u.id] = u
 
     @precondition(lambda self: self.world and self.world.sessions)
-    @rule(data=st.data(), status=st.sampled_from(SESSION_STATUSES), tags=TAGS,
-          expires_at=st.one_of(PAST, FUTURE))
+    @rule(
+        data=st.data(),
+        status=st.sampled_from(SESSION_STATUSES),
+        tags=TAGS,
+        expires_at=st.one_of(PAST, FUTURE),
+    )
     def change_session(self, data, status, tags, expires_at):
         """What the session filters read: reported status (through expiry too) and tags."""
         session = self.world.sessions[data.draw(st.sampled_from(sorted(self.world.sessions)))]
-        self.sql("UPDATE upload_sessions SET status = %s, tags = %s, expires_at = %s "
-                 "WHERE id = %s", status, tags, expires_at, session.id)
+        self.sql(
+            "UPDATE upload_sessions SET status = %s, tags = %s, expires_at = %s WHERE id = %s",
+            status,
+            tags,
+            expires_at,
+            session.id,
+        )
         session.status, session.tags, session.expires_at = status, tags, expires_at
 
     @precondition(lambda self: self.world and self.world.uploads)
@@ -1330,16 +1755,23 @@ class LiveWorld(RuleBasedStateMachine):
     def delete_delivery(self, data):
         """An upload's status and destination types change with its deliveries."""
         upload, destination = data.draw(st.sampled_from(self.deliveries()))
-        self.sql("DELETE FROM deliveries WHERE upload_id = %s AND destination_id = %s",
-                 upload, destination)
+        self.sql(
+            "DELETE FROM deliveries WHERE upload_id = %s AND destination_id = %s",
+            upload,
+            destination,
+        )
         del self.world.uploads[upload].deliveries[destination]
 
     @precondition(lambda self: self.world and self.deliveries())
     @rule(data=st.data(), status=st.sampled_from(DELIVERY_STATUSES))
     def change_delivery_status(self, data, status):
         upload, destination = data.draw(st.sampled_from(self.deliveries()))
-        self.sql("UPDATE deliveries SET status = %s WHERE upload_id = %s AND destination_id = %s",
-                 status, upload, destination)
+        self.sql(
+            "UPDATE deliveries SET status = %s WHERE upload_id = %s AND destination_id = %s",
+            status,
+            upload,
+            destination,
+        )
         self.world.uploads[upload].deliveries[destination] = status
 
     # the check, after every step
@@ -1365,11 +1797,24 @@ class LiveWorld(RuleBasedStateMachine):
             params = data.draw(strategies[family])
             for path in (RECENT[family], family):
                 check(self.client, self.world, caller, credential, path, params)
-            walk(self.client, self.world, caller, credential, family,
-                 {**params, "pageSize": data.draw(st.sampled_from(["1", "2", "5"]))},
-                 repeat_filters=data.draw(st.booleans()))
-            check_export(self.client, self.world, caller, credential, family, params,
-                         data.draw(EXPORT_REQUESTS))
+            walk(
+                self.client,
+                self.world,
+                caller,
+                credential,
+                family,
+                {**params, "pageSize": data.draw(st.sampled_from(["1", "2", "5"]))},
+                repeat_filters=data.draw(st.booleans()),
+            )
+            check_export(
+                self.client,
+                self.world,
+                caller,
+                credential,
+                family,
+                params,
+                data.draw(EXPORT_REQUESTS),
+            )
             for id in items:
                 check(self.client, self.world, caller, credential, f"{family}/{id}", {})
 
@@ -1377,8 +1822,7 @@ class LiveWorld(RuleBasedStateMachine):
         """Sent with the ETag of the caller's previous look: 304 exactly when the model's
         answer has not changed since, else the new answer under another ETag."""
         etag, before = self.etags.pop((caller, path), (None, None))
-        status, expected = expected_response(self.world, caller, path, params,
-                                             datetime.now(timezone.utc))
+        status, expected = expected_response(self.world, caller, path, params, datetime.now(UTC))
         if etag is not None and status == 200 and expected == before:
             response = get(self.client, credential, path, params, {"If-None-Match": etag})
             note(f"{caller} {path} If-None-Match -> {response.status_code}")
@@ -1386,8 +1830,15 @@ class LiveWorld(RuleBasedStateMachine):
             assert response.get_data() == b"" and response.headers["ETag"] == etag
             self.etags[(caller, path)] = (etag, before)
             return
-        response = check(self.client, self.world, caller, credential, path, params,
-                         {"If-None-Match": etag} if etag else None)
+        response = check(
+            self.client,
+            self.world,
+            caller,
+            credential,
+            path,
+            params,
+            {"If-None-Match": etag} if etag else None,
+        )
         if response.status_code == 200:
             assert response.headers["ETag"] != etag
             self.etags[(caller, path)] = (response.headers["ETag"], expected)
@@ -1406,5 +1857,6 @@ class LiveWorld(RuleBasedStateMachine):
 
 def test_live_world_changes_show_on_the_next_request(app, rw):
     LiveWorld.conn, LiveWorld.client = rw, app.test_client()
-    run_state_machine_as_test(LiveWorld, settings=settings(
-        max_examples=10, stateful_step_count=15, **FAST))
+    run_state_machine_as_test(
+        LiveWorld, settings=settings(max_examples=10, stateful_step_count=15, **FAST)
+    )

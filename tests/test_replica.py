@@ -21,8 +21,13 @@ from tests.builders import NOW, World
 from tests.conftest import bearer, make_token
 from tests.servers import REPO, running_gunicorn
 
-ENDPOINTS = ["/api/v1/sessions/recent", "/api/v1/sessions", "/api/v1/uploads/recent",
-             "/api/v1/uploads", "/api/v1/stats"]
+ENDPOINTS = [
+    "/api/v1/sessions/recent",
+    "/api/v1/sessions",
+    "/api/v1/uploads/recent",
+    "/api/v1/uploads",
+    "/api/v1/stats",
+]
 REPLAY_WITHIN = 10.0
 PG_BASEBACKUP = embedded_postgres.pg_binary("pg_basebackup")
 PG_CTL = embedded_postgres.pg_binary("pg_ctl")
@@ -30,15 +35,21 @@ PG_CTL = embedded_postgres.pg_binary("pg_ctl")
 pytestmark = pytest.mark.skipif(
     not (PG_BASEBACKUP and PG_CTL),
     reason="pg_basebackup/pg_ctl not found (pgserver wheel or PostgreSQL binaries needed "
-           "to build a streaming replica)")
+    "to build a streaming replica)",
+)
 
 
 def _start_primary(data_dir):
     """embedded_postgres.start in a child process, so pgserver's per-process handle and
     exit hooks never outlive the data dir this module deletes (as in test_faults)."""
     code = "import sys, embedded_postgres as e; print(e.start(sys.argv[1]))"
-    done = subprocess.run([sys.executable, "-c", code, str(data_dir)], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(data_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
 
@@ -46,8 +57,11 @@ def _start_primary(data_dir):
 def _allow_local_replication(data_dir, url):
     """Make sure pg_hba.conf lets replication connections in over the unix socket."""
     hba = data_dir / "pg_hba.conf"
-    lines = [line.split() for line in hba.read_text().splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        line.split()
+        for line in hba.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     if ["local", "replication", "all", "trust"] not in [line[:4] for line in lines]:
         with hba.open("a") as out:
             out.write("\nlocal   replication     all                                     trust\n")
@@ -61,17 +75,37 @@ def _start_replica(primary_dir, replica_dir):
     owner = embedded_postgres.server_owner()
     if owner:
         shutil.chown(replica_dir, owner, owner)
-    embedded_postgres.run_as_owner([
-        PG_BASEBACKUP, "-D", str(replica_dir), "-R", "-X", "stream", "--checkpoint=fast",
-        "-d", f"host={primary_dir} user=postgres"])
+    embedded_postgres.run_as_owner(
+        [
+            PG_BASEBACKUP,
+            "-D",
+            str(replica_dir),
+            "-R",
+            "-X",
+            "stream",
+            "--checkpoint=fast",
+            "-d",
+            f"host={primary_dir} user=postgres",
+        ]
+    )
     # The primary's socket lives in its data dir, so the backup copied its lock file too.
     for stale in replica_dir.glob(".s.PGSQL.*"):
         stale.unlink()
     try:
-        embedded_postgres.run_as_owner([
-            PG_CTL, "-D", str(replica_dir), "-l", str(replica_dir / "server.log"), "-w",
-            "-o", f"-c unix_socket_directories='{replica_dir}' -c listen_addresses='' "
-                  "-c hot_standby=on", "start"])
+        embedded_postgres.run_as_owner(
+            [
+                PG_CTL,
+                "-D",
+                str(replica_dir),
+                "-l",
+                str(replica_dir / "server.log"),
+                "-w",
+                "-o",
+                f"-c unix_socket_directories='{replica_dir}' -c listen_addresses='' "
+                "-c hot_standby=on",
+                "start",
+            ]
+        )
     except subprocess.CalledProcessError as exc:
         log = (replica_dir / "server.log").read_text(errors="replace")
         pytest.fail(f"the standby did not start: {exc.stdout}{exc.stderr}\n{log}")
@@ -84,8 +118,9 @@ def _world():
     ada = world.user("Ada")
     acme = world.project(ada, "Acme")
     key = world.api_key(acme)
-    first = world.session(acme, created_at=NOW - timedelta(hours=2), tags=["wedding"],
-                          destinations=("webhook", "s3"))
+    first = world.session(
+        acme, created_at=NOW - timedelta(hours=2), tags=["wedding"], destinations=("webhook", "s3")
+    )
     world.upload(first, ["sent", "failed"], created_at=NOW - timedelta(minutes=50))
     world.upload(first, ["pending", "sent"], created_at=NOW - timedelta(minutes=40))
     second = world.session(acme, created_at=NOW - timedelta(minutes=30))
@@ -101,8 +136,9 @@ def _wait_for_replay(primary_url, replica_url):
         target = primary.execute("SELECT pg_current_wal_lsn()::text AS lsn").fetchone()["lsn"]
     with database.connect(replica_url, autocommit=True) as replica:
         deadline = time.monotonic() + REPLAY_WITHIN
-        while not replica.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn AS done",
-                                  (target,)).fetchone()["done"]:
+        while not replica.execute(
+            "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn AS done", (target,)
+        ).fetchone()["done"]:
             assert time.monotonic() < deadline, f"replica did not replay {target} in time"
             time.sleep(0.05)
 
@@ -129,9 +165,15 @@ def cluster(app):
         settings = app.config["SETTINGS"]
         for url in (primary_url, replica_url):
             apps.append(create_app(dataclasses.replace(settings, database_url=url)))
-        yield {"primary_url": primary_url, "replica_url": replica_url,
-               "primary": apps[0].test_client(), "replica": apps[1].test_client(),
-               "replica_app": apps[1], "credentials": credentials, **ids}
+        yield {
+            "primary_url": primary_url,
+            "replica_url": replica_url,
+            "primary": apps[0].test_client(),
+            "replica": apps[1].test_client(),
+            "replica_app": apps[1],
+            "credentials": credentials,
+            **ids,
+        }
     finally:
         for built in apps:
             built.extensions["db_pool"].close()
@@ -153,8 +195,12 @@ def test_replica_is_a_hot_standby(cluster):
     with database.connect(cluster["replica_url"], autocommit=True) as conn:
         assert conn.execute("SELECT pg_is_in_recovery() AS r").fetchone()["r"] is True
     with database.connect(cluster["primary_url"], autocommit=True) as conn:
-        assert conn.execute("SELECT count(*) AS n FROM pg_stat_replication "
-                            "WHERE state = 'streaming'").fetchone()["n"] == 1
+        assert (
+            conn.execute(
+                "SELECT count(*) AS n FROM pg_stat_replication WHERE state = 'streaming'"
+            ).fetchone()["n"]
+            == 1
+        )
 
 
 @pytest.mark.parametrize("kind", ["jwt", "key"])
@@ -199,15 +245,22 @@ def test_write_on_primary_shows_on_replica_with_rollups(cluster):
     uploads = _get(replica, "/api/v1/uploads", credential).get_json()
     assert uploads["total"] == uploads_before["total"] + 1
     newest = uploads["data"][0]
-    assert (newest["id"], newest["status"], newest["destinationsDelivered"]) == \
-        (upload, "delivered", 1)
+    assert (newest["id"], newest["status"], newest["destinationsDelivered"]) == (
+        upload,
+        "delivered",
+        1,
+    )
     sessions = _get(replica, "/api/v1/sessions/recent", credential).get_json()
-    assert (sessions[0]["id"], sessions[0]["imagesCount"], sessions[0]["imagesDelivered"]) == \
-        (session, 1, 1)
+    assert (sessions[0]["id"], sessions[0]["imagesCount"], sessions[0]["imagesDelivered"]) == (
+        session,
+        1,
+        1,
+    )
     # And the standby still agrees with the primary on every figure.
     for path in ENDPOINTS:
-        assert _get(replica, path, credential).get_data(as_text=True) == \
-            _get(cluster["primary"], path, credential).get_data(as_text=True)
+        assert _get(replica, path, credential).get_data(as_text=True) == _get(
+            cluster["primary"], path, credential
+        ).get_data(as_text=True)
 
 
 def test_insert_through_the_replica_pool_is_refused(cluster):
@@ -217,8 +270,10 @@ def test_insert_through_the_replica_pool_is_refused(cluster):
         conn.execute("SET default_transaction_read_only = off")
         conn.commit()
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-            conn.execute("INSERT INTO users (id, email, name) "
-                         "VALUES (gen_random_uuid(), 'x@example.com', 'X')")
+            conn.execute(
+                "INSERT INTO users (id, email, name) "
+                "VALUES (gen_random_uuid(), 'x@example.com', 'X')"
+            )
         conn.rollback()
         with pytest.raises(psycopg.errors.FeatureNotSupported, match="during recovery"):
             conn.execute("SET TRANSACTION READ WRITE")
@@ -230,14 +285,16 @@ def test_insert_through_the_replica_pool_is_refused(cluster):
 def test_gunicorn_on_the_replica_serves_the_same_bodies(cluster, tmp_path):
     """`gunicorn wsgi:app` with DATABASE_URL pointing at the standby: same JSON as the primary."""
     _wait_for_replay(cluster["primary_url"], cluster["replica_url"])
-    with running_gunicorn(tmp_path / "gunicorn.log", workers=1,
-                          DATABASE_URL=cluster["replica_url"]) as (base, _):
+    with running_gunicorn(
+        tmp_path / "gunicorn.log", workers=1, DATABASE_URL=cluster["replica_url"]
+    ) as (base, _):
         for kind, credential in cluster["credentials"].items():
             for path in ENDPOINTS:
                 response = requests.get(base + path, headers=bearer(credential), timeout=10)
                 assert response.status_code == 200, (path, kind, response.text)
-                assert response.text == \
-                    _get(cluster["primary"], path, credential).get_data(as_text=True)
+                assert response.text == _get(cluster["primary"], path, credential).get_data(
+                    as_text=True
+                )
 
 
 @pytest.fixture

@@ -1,23 +1,32 @@
 """SPEC §5 session and upload rows on the four list endpoints: fields, derivations, order."""
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import database
 from fixture import load_fixture
 from tests.builders import NOW, World
-from tests.rowmodel import SESSION_FIELDS, UPLOAD_FIELDS
 from tests.conftest import bearer, empty_tables, make_token
+from tests.rowmodel import SESSION_FIELDS, UPLOAD_FIELDS
 
 SESSION_PATHS = ["/api/v1/sessions/recent?limit=50", "/api/v1/sessions?pageSize=100"]
 UPLOAD_PATHS = ["/api/v1/uploads/recent?limit=50", "/api/v1/uploads?pageSize=100"]
 
 PAGE_FIELDS = ["data", "total", "page", "pageSize", "totalPages"]
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
-SOURCES = ["camera", "gallery", "url", "google_drive", "google_photos", "dropbox",
-           "onedrive", "box", "instagram"]
+SOURCES = [
+    "camera",
+    "gallery",
+    "url",
+    "google_drive",
+    "google_photos",
+    "dropbox",
+    "onedrive",
+    "box",
+    "instagram",
+]
 
 
 @pytest.fixture(params=SESSION_PATHS, ids=["recent", "paged"])
@@ -64,32 +73,38 @@ def test_session_row_has_every_field_exact_and_in_order(world, get, credential):
     project = world.project(owner, "Acme ✓ Östra", id="3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b")
     world.member(project, member)
     key = world.api_key(project)
-    session = world.session(project, id="9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d",
-                            created_at="2026-11-20T10:11:12.345678Z",
-                            expires_at="2099-01-02T03:04:05.678901Z", status="active",
-                            tags=["wedding", "2026"], long_polling=True,
-                            destinations=("webhook", "s3"))
+    session = world.session(
+        project,
+        id="9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d",
+        created_at="2026-11-20T10:11:12.345678Z",
+        expires_at="2099-01-02T03:04:05.678901Z",
+        status="active",
+        tags=["wedding", "2026"],
+        long_polling=True,
+        destinations=("webhook", "s3"),
+    )
     world.upload(session, ["sent", "pending"])
     world.upload(session, ["failed", "pending"])
     world.load()
-    credentials = {"owner_jwt": make_token(owner), "member_jwt": make_token(member),
-                   "api_key": key}
+    credentials = {"owner_jwt": make_token(owner), "member_jwt": make_token(member), "api_key": key}
     for path in SESSION_PATHS:
         rows = fetch(get, path, credentials[credential])
-        assert rows == [{
-            "id": "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d",
-            "createdAt": "2026-11-20T10:11:12.345Z",
-            "expiresAt": "2099-01-02T03:04:05.678Z",
-            "status": "active",
-            "projectId": "3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b",
-            "projectName": "Acme ✓ Östra",
-            "imagesCount": 2,
-            "imagesDelivered": 1,
-            "imagesFailed": 1,
-            "destinationsCount": 2,
-            "tags": ["wedding", "2026"],
-            "longPollingEnabled": True,
-        }], path
+        assert rows == [
+            {
+                "id": "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d",
+                "createdAt": "2026-11-20T10:11:12.345Z",
+                "expiresAt": "2099-01-02T03:04:05.678Z",
+                "status": "active",
+                "projectId": "3f1c2a4e-5b6d-4e7f-8a9b-0c1d2e3f4a5b",
+                "projectName": "Acme ✓ Östra",
+                "imagesCount": 2,
+                "imagesDelivered": 1,
+                "imagesFailed": 1,
+                "destinationsCount": 2,
+                "tags": ["wedding", "2026"],
+                "longPollingEnabled": True,
+            }
+        ], path
         assert list(rows[0]) == SESSION_FIELDS
 
 
@@ -99,33 +114,45 @@ def test_upload_row_has_every_field_exact_and_in_order(world, get, credential):
     owner = world.user("Ada")
     project = world.project(owner, "Ünïcode 工作室", id="0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
     key = world.api_key(project)
-    session = world.session(project, id="fedcba98-7654-4321-8fed-cba987654321",
-                            destinations=("webhook", "s3", "webhook", "google_drive"))
-    world.upload(session, ["sent", "failed", "pending", "sent"],
-                 id="11111111-2222-4333-8444-555555555555",
-                 created_at="2026-11-27T23:59:59.999999Z", filename="Привет мир 📷 é.heic",
-                 size=9_876_543_210, mime="image/heic", source="google_photos", encrypted=True)
+    session = world.session(
+        project,
+        id="fedcba98-7654-4321-8fed-cba987654321",
+        destinations=("webhook", "s3", "webhook", "google_drive"),
+    )
+    world.upload(
+        session,
+        ["sent", "failed", "pending", "sent"],
+        id="11111111-2222-4333-8444-555555555555",
+        created_at="2026-11-27T23:59:59.999999Z",
+        filename="Привет мир 📷 é.heic",
+        size=9_876_543_210,
+        mime="image/heic",
+        source="google_photos",
+        encrypted=True,
+    )
     world.load()
     credentials = {"owner_jwt": make_token(owner), "api_key": key}
     for path in UPLOAD_PATHS:
         rows = fetch(get, path, credentials[credential])
-        assert rows == [{
-            "id": "11111111-2222-4333-8444-555555555555",
-            "filename": "Привет мир 📷 é.heic",
-            "sizeBytes": 9_876_543_210,
-            "mimeType": "image/heic",
-            "source": "google_photos",
-            "isEncrypted": True,
-            "createdAt": "2026-11-27T23:59:59.999Z",
-            "sessionId": "fedcba98-7654-4321-8fed-cba987654321",
-            "projectId": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
-            "projectName": "Ünïcode 工作室",
-            "destinationsTotal": 4,
-            "destinationsDelivered": 2,
-            "destinationsFailed": 1,
-            "destinationsBreakdown": breakdown(("google_drive", 1), ("s3", 1), ("webhook", 2)),
-            "status": "partial",
-        }], path
+        assert rows == [
+            {
+                "id": "11111111-2222-4333-8444-555555555555",
+                "filename": "Привет мир 📷 é.heic",
+                "sizeBytes": 9_876_543_210,
+                "mimeType": "image/heic",
+                "source": "google_photos",
+                "isEncrypted": True,
+                "createdAt": "2026-11-27T23:59:59.999Z",
+                "sessionId": "fedcba98-7654-4321-8fed-cba987654321",
+                "projectId": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                "projectName": "Ünïcode 工作室",
+                "destinationsTotal": 4,
+                "destinationsDelivered": 2,
+                "destinationsFailed": 1,
+                "destinationsBreakdown": breakdown(("google_drive", 1), ("s3", 1), ("webhook", 2)),
+                "status": "partial",
+            }
+        ], path
         assert list(rows[0]) == UPLOAD_FIELDS
         assert all(list(item) == ["type", "count"] for item in rows[0]["destinationsBreakdown"])
 
@@ -135,9 +162,19 @@ def test_upload_row_has_every_field_exact_and_in_order(world, get, credential):
 
 def session_counts(get, token):
     """(id, imagesCount, imagesDelivered, imagesFailed, destinationsCount) per row, both lists."""
-    lists = [[(r["id"], r["imagesCount"], r["imagesDelivered"], r["imagesFailed"],
-               r["destinationsCount"]) for r in fetch(get, path, token)]
-             for path in SESSION_PATHS]
+    lists = [
+        [
+            (
+                r["id"],
+                r["imagesCount"],
+                r["imagesDelivered"],
+                r["imagesFailed"],
+                r["destinationsCount"],
+            )
+            for r in fetch(get, path, token)
+        ]
+        for path in SESSION_PATHS
+    ]
     assert lists[0] == lists[1]
     return lists[0]
 
@@ -145,28 +182,43 @@ def session_counts(get, token):
 def test_session_image_and_destination_counts(world, get):
     """imagesDelivered/imagesFailed count uploads with >=1 sent/failed delivery, both if mixed."""
     _, project, token = owned_project(world)
-    busy = world.session(project, created_at=NOW - timedelta(hours=1),
-                         destinations=("webhook", "s3", "webhook"))
-    for statuses in (["sent", "sent", "sent"], ["failed", "failed", "failed"],
-                     ["sent", "failed", "pending"], ["pending", "pending", "pending"],
-                     [], ["sent"], ["pending", "failed"], ["failed", "sent"]):
+    busy = world.session(
+        project, created_at=NOW - timedelta(hours=1), destinations=("webhook", "s3", "webhook")
+    )
+    for statuses in (
+        ["sent", "sent", "sent"],
+        ["failed", "failed", "failed"],
+        ["sent", "failed", "pending"],
+        ["pending", "pending", "pending"],
+        [],
+        ["sent"],
+        ["pending", "failed"],
+        ["failed", "sent"],
+    ):
         world.upload(busy, statuses)
-    quiet = world.session(project, created_at=NOW - timedelta(hours=2),
-                          destinations=("webhook", "s3"))
+    quiet = world.session(
+        project, created_at=NOW - timedelta(hours=2), destinations=("webhook", "s3")
+    )
     bare = world.session(project, created_at=NOW - timedelta(hours=3), destinations=())
     world.upload(bare)
     world.upload(bare)
     world.load()
-    assert session_counts(get, token) == [(busy, 8, 4, 4, 3), (quiet, 0, 0, 0, 2),
-                                          (bare, 2, 0, 0, 0)]
+    assert session_counts(get, token) == [
+        (busy, 8, 4, 4, 3),
+        (quiet, 0, 0, 0, 2),
+        (bare, 2, 0, 0, 0),
+    ]
 
 
 def test_session_counts_do_not_leak_between_sessions(world, get):
     """Each row counts only its own uploads and destinations."""
     _, project, token = owned_project(world)
     first = world.session(project, created_at=NOW - timedelta(hours=1), destinations=("s3",))
-    second = world.session(project, created_at=NOW - timedelta(hours=2),
-                           destinations=("s3", "webhook", "dropbox", "box"))
+    second = world.session(
+        project,
+        created_at=NOW - timedelta(hours=2),
+        destinations=("s3", "webhook", "dropbox", "box"),
+    )
     world.upload(first, ["sent"])
     world.upload(second, ["failed", "failed", "failed", "failed"])
     world.upload(second, ["pending", "pending", "pending", "pending"])
@@ -183,8 +235,10 @@ def test_upload_counts_do_not_leak_between_uploads(world, get):
     oldest = world.upload(session, [], created_at=NOW - timedelta(minutes=3))
     world.load()
     for path in UPLOAD_PATHS:
-        summary = [(r["id"], r["status"], r["destinationsTotal"], r["destinationsBreakdown"])
-                   for r in fetch(get, path, token)]
+        summary = [
+            (r["id"], r["status"], r["destinationsTotal"], r["destinationsBreakdown"])
+            for r in fetch(get, path, token)
+        ]
         assert summary == [
             (newer, "delivered", 2, breakdown(("s3", 1), ("webhook", 1))),
             (older, "failed", 1, breakdown(("webhook", 1))),
@@ -265,18 +319,32 @@ UPLOAD_STATUS_CASES = [
     (("failed", "sent", "sent"), "partial", 3, 2, 1),
 ]
 BREAKDOWN_CASES = {
-    "mixed-types": (("b_x", "a", "z9", "webhook"), ("sent", "failed", "pending", "sent"),
-                    breakdown(("a", 1), ("b_x", 1), ("webhook", 1), ("z9", 1))),
-    "same-type-twice": (("webhook", "s3", "webhook"), ("sent", "sent", "failed"),
-                        breakdown(("s3", 1), ("webhook", 2))),
+    "mixed-types": (
+        ("b_x", "a", "z9", "webhook"),
+        ("sent", "failed", "pending", "sent"),
+        breakdown(("a", 1), ("b_x", 1), ("webhook", 1), ("z9", 1)),
+    ),
+    "same-type-twice": (
+        ("webhook", "s3", "webhook"),
+        ("sent", "sent", "failed"),
+        breakdown(("s3", 1), ("webhook", 2)),
+    ),
     # Code point order: digits < "_" < letters, and a prefix sorts first.
-    "code-point-order": (("bx", "b_x", "b1", "b", "a_", "a0"), ("pending",) * 6,
-                         breakdown(("a0", 1), ("a_", 1), ("b", 1), ("b1", 1), ("b_x", 1),
-                                   ("bx", 1))),
-    "one-type": (("webhook", "webhook", "webhook"), ("failed", "sent", "pending"),
-                 breakdown(("webhook", 3))),
-    "same-type-same-status": (("webhook", "s3", "webhook", "webhook"), ("sent",) * 4,
-                              breakdown(("s3", 1), ("webhook", 3))),
+    "code-point-order": (
+        ("bx", "b_x", "b1", "b", "a_", "a0"),
+        ("pending",) * 6,
+        breakdown(("a0", 1), ("a_", 1), ("b", 1), ("b1", 1), ("b_x", 1), ("bx", 1)),
+    ),
+    "one-type": (
+        ("webhook", "webhook", "webhook"),
+        ("failed", "sent", "pending"),
+        breakdown(("webhook", 3)),
+    ),
+    "same-type-same-status": (
+        ("webhook", "s3", "webhook", "webhook"),
+        ("sent",) * 4,
+        breakdown(("s3", 1), ("webhook", 3)),
+    ),
     # Only the types this upload has deliveries to: the s3 destinations got none.
     "partial-dispatch": (("webhook", "s3", "s3"), ("sent",), breakdown(("webhook", 1))),
     "no-deliveries": (("webhook", "s3"), (), []),
@@ -303,20 +371,27 @@ def build_cases(world):
 
     for stored, expires, _ in SESSION_STATUS_CASES:
         # "now" is taken at build time, so by the time a request runs it is not in the future.
-        moment = datetime.now(timezone.utc) + (timedelta(0) if expires == "now" else expires)
-        world.session(project_for(case_key("status", stored, expires)), status=stored,
-                      expires_at=moment, created_at=NOW - timedelta(days=2))
+        moment = datetime.now(UTC) + (timedelta(0) if expires == "now" else expires)
+        world.session(
+            project_for(case_key("status", stored, expires)),
+            status=stored,
+            expires_at=moment,
+            created_at=NOW - timedelta(days=2),
+        )
     for tags, _ in TAG_CASES:
-        world.session(project_for(case_key("tags", tags)),
-                      tags=None if tags == "omitted" else tags)
+        world.session(project_for(case_key("tags", tags)), tags=None if tags == "omitted" else tags)
         if tags == "omitted":
             del world.doc["sessions"][-1]["tags"]
     for enabled in (True, False):
         world.session(project_for(case_key("polling", enabled)), long_polling=enabled)
     for stored, _ in TIMESTAMP_CASES:
         # completed: a past expiresAt must not matter here.
-        world.session(project_for(case_key("session-time", stored)), created_at=stored,
-                      expires_at=stored, status="completed")
+        world.session(
+            project_for(case_key("session-time", stored)),
+            created_at=stored,
+            expires_at=stored,
+            status="completed",
+        )
         upload_case(case_key("upload-time", stored), created_at=stored)
     for size in SIZES:
         upload_case(case_key("size", size), size=size)
@@ -327,8 +402,9 @@ def build_cases(world):
     for filename, mime in NAME_CASES:
         upload_case(case_key("name", filename, mime), filename=filename, mime=mime)
     for statuses, *_ in UPLOAD_STATUS_CASES:
-        upload_case(case_key("upload-status", statuses), destinations=STATUS_DESTINATIONS,
-                    statuses=statuses)
+        upload_case(
+            case_key("upload-status", statuses), destinations=STATUS_DESTINATIONS, statuses=statuses
+        )
     for name, (destinations, statuses, _) in BREAKDOWN_CASES.items():
         upload_case(case_key("breakdown", name), destinations=destinations, statuses=statuses)
     return tokens
@@ -358,21 +434,34 @@ class TestOneRowPerCase:
         client = app.test_client()
 
         def call(path, group, *params):
-            [only] = fetch(lambda p, c: client.get(p, headers=bearer(c)), path,
-                           cases[case_key(group, *params)])
+            [only] = fetch(
+                lambda p, c: client.get(p, headers=bearer(c)), path, cases[case_key(group, *params)]
+            )
             return only
 
         return call
 
     @pytest.mark.parametrize("stored, expires, reported", SESSION_STATUS_CASES)
     def test_session_status_is_stored_unless_open_and_past_expiry(
-            self, row, session_path, stored, expires, reported):
+        self, row, session_path, stored, expires, reported
+    ):
         """pending/active whose expiresAt is not in the future read as expired; others as stored."""
         assert row(session_path, "status", stored, expires)["status"] == reported
 
-    @pytest.mark.parametrize("tags, reported", TAG_CASES, ids=[
-        "plain", "unsorted", "unicode", "duplicates", "empty-string", "null", "empty-array",
-        "omitted"])
+    @pytest.mark.parametrize(
+        "tags, reported",
+        TAG_CASES,
+        ids=[
+            "plain",
+            "unsorted",
+            "unicode",
+            "duplicates",
+            "empty-string",
+            "null",
+            "empty-array",
+            "omitted",
+        ],
+    )
     def test_session_tags_in_stored_order_or_null(self, row, session_path, tags, reported):
         """tags come back in stored order; none set (omitted, null or []) reads as null."""
         result = row(session_path, "tags", tags)
@@ -417,16 +506,22 @@ class TestOneRowPerCase:
         assert (result["filename"], result["mimeType"]) == (filename, mime)
 
     @pytest.mark.parametrize("statuses, status, total, delivered, failed", UPLOAD_STATUS_CASES)
-    def test_upload_status_and_delivery_counts(self, row, upload_path, statuses, status, total,
-                                               delivered, failed):
+    def test_upload_status_and_delivery_counts(
+        self, row, upload_path, statuses, status, total, delivered, failed
+    ):
         """Every row of the derived-status table, with its destination counts."""
         result = row(upload_path, "upload-status", statuses)
-        assert (result["status"], result["destinationsTotal"], result["destinationsDelivered"],
-                result["destinationsFailed"]) == (status, total, delivered, failed)
+        assert (
+            result["status"],
+            result["destinationsTotal"],
+            result["destinationsDelivered"],
+            result["destinationsFailed"],
+        ) == (status, total, delivered, failed)
 
     @pytest.mark.parametrize("name", list(BREAKDOWN_CASES))
     def test_upload_destinations_breakdown(self, row, upload_path, name):
-        """Deliveries grouped per destination type, counted whatever their status, sorted by type."""
+        """Deliveries grouped per destination type, counted whatever their status, sorted by
+        type."""
         result = row(upload_path, "breakdown", name)
         assert result["destinationsBreakdown"] == BREAKDOWN_CASES[name][2]
         assert all(list(item) == ["type", "count"] for item in result["destinationsBreakdown"])
@@ -434,8 +529,12 @@ class TestOneRowPerCase:
     def test_upload_without_session_destinations_is_stored_only(self, row, upload_path):
         """A session with no destinations at all gives a stored_only upload with zero counts."""
         result = row(upload_path, "breakdown", "no-destinations")
-        assert (result["status"], result["destinationsTotal"], result["destinationsDelivered"],
-                result["destinationsFailed"]) == ("stored_only", 0, 0, 0)
+        assert (
+            result["status"],
+            result["destinationsTotal"],
+            result["destinationsDelivered"],
+            result["destinationsFailed"],
+        ) == ("stored_only", 0, 0, 0)
 
 
 # --- timestamps and UUIDs on every list ---------------------------------------------------
@@ -448,8 +547,12 @@ def test_every_timestamp_has_the_exact_format(world, get):
         session = world.session(project, created_at=NOW - timedelta(hours=hours, microseconds=7))
         world.upload(session, ["sent"], created_at=NOW - timedelta(minutes=hours, microseconds=3))
     world.load()
-    stamps = [row[field] for path in SESSION_PATHS for row in fetch(get, path, token)
-              for field in ("createdAt", "expiresAt")]
+    stamps = [
+        row[field]
+        for path in SESSION_PATHS
+        for row in fetch(get, path, token)
+        for field in ("createdAt", "expiresAt")
+    ]
     stamps += [row["createdAt"] for path in UPLOAD_PATHS for row in fetch(get, path, token)]
     assert len(stamps) == 18
     assert all(TIMESTAMP.fullmatch(stamp) for stamp in stamps), stamps
@@ -460,8 +563,9 @@ def test_uppercase_uuids_come_back_lowercase(world, get):
     user = world.user("Ada", id="AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE")
     project = world.project(user, id="ABCDEF01-2345-4678-9ABC-DEF012345678")
     key = world.api_key(project)
-    session = world.session(project, id="FEDCBA98-7654-4321-8FED-CBA987654321",
-                            destinations=("webhook",))
+    session = world.session(
+        project, id="FEDCBA98-7654-4321-8FED-CBA987654321", destinations=("webhook",)
+    )
     world.doc["sessions"][0]["destinations"][0]["id"] = "D0D0D0D0-E1E1-4F2F-A3A3-B4B4B4B4B4B4"
     world.upload(session, ["sent"], id="C0FFEE00-ABCD-4EF0-8123-456789ABCDEF")
     world.load()
@@ -472,7 +576,10 @@ def test_uppercase_uuids_come_back_lowercase(world, get):
         for path in UPLOAD_PATHS:
             [row] = fetch(get, path, credential)
             assert (row["id"], row["sessionId"], row["projectId"]) == (
-                "c0ffee00-abcd-4ef0-8123-456789abcdef", session.lower(), project.lower())
+                "c0ffee00-abcd-4ef0-8123-456789abcdef",
+                session.lower(),
+                project.lower(),
+            )
 
 
 # --- ordering -----------------------------------------------------------------------------
@@ -489,7 +596,7 @@ TIE_IDS = [
     "FFFFFFFF-0000-4000-8000-00000000000A",
     "ffffffff-0000-4000-8000-000000000009",
 ]
-TIE_MOMENT = datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+TIE_MOMENT = datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=UTC)
 # One row just newer and one just older than the tied rows, with ids that would sort the
 # other way: createdAt decides before id does.
 TIE_ENTRIES = [(TIE_MOMENT, i) for i in TIE_IDS] + [
@@ -572,8 +679,14 @@ def varied_world(world):
         session = world.session(projects[n % 3], **shape)
         width = len(shape["destinations"])
         for statuses in (["sent"] * width, ["failed", "pending", "sent", "sent"][:width], []):
-            world.upload(session, statuses, created_at=NOW - timedelta(minutes=len(statuses)),
-                         size=2**63 - 1 - n, source=SOURCES[n], encrypted=bool(n % 2))
+            world.upload(
+                session,
+                statuses,
+                created_at=NOW - timedelta(minutes=len(statuses)),
+                size=2**63 - 1 - n,
+                source=SOURCES[n],
+                encrypted=bool(n % 2),
+            )
     world.load()
     return token
 

@@ -1,14 +1,16 @@
-"""GET /api/v1/stats (SPEC §5): every figure, its order, the current UTC month and the caller's scope."""
+"""GET /api/v1/stats (SPEC §5): every figure, its order, the current UTC month and the
+caller's scope."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
 from tests.conftest import make_token
 
-# Month bounds are computed once; a run straddling midnight UTC at a month's end may fail spuriously.
-NOW = datetime.now(timezone.utc)
+# Month bounds are computed once; a run straddling midnight UTC at a month's end may fail
+# spuriously.
+NOW = datetime.now(UTC)
 MONTH_START = NOW.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 NEXT_MONTH_START = (MONTH_START + timedelta(days=32)).replace(day=1)
 LAST_MONTH = MONTH_START - timedelta(days=10)
@@ -16,10 +18,26 @@ TINY = timedelta(microseconds=1)
 # Inside this month and never in the future.
 THIS_MONTH = MONTH_START + (NOW - MONTH_START) / 2
 
-STATS_KEYS = ["sessionsThisMonth", "sessionsTotal", "imagesUploaded", "imagesDelivered",
-              "deliverySuccessRate", "totalProjects", "activeKeys", "topProjects"]
-ZERO = {"sessionsThisMonth": 0, "sessionsTotal": 0, "imagesUploaded": 0, "imagesDelivered": 0,
-        "deliverySuccessRate": 0, "totalProjects": 0, "activeKeys": 0, "topProjects": []}
+STATS_KEYS = [
+    "sessionsThisMonth",
+    "sessionsTotal",
+    "imagesUploaded",
+    "imagesDelivered",
+    "deliverySuccessRate",
+    "totalProjects",
+    "activeKeys",
+    "topProjects",
+]
+ZERO = {
+    "sessionsThisMonth": 0,
+    "sessionsTotal": 0,
+    "imagesUploaded": 0,
+    "imagesDelivered": 0,
+    "deliverySuccessRate": 0,
+    "totalProjects": 0,
+    "activeKeys": 0,
+    "topProjects": [],
+}
 
 
 def stats(get, credential):
@@ -61,17 +79,31 @@ def build_ada(world):
     world.api_key(acme, revoked_at=NOW - timedelta(days=1))
     world.api_key(beta, expires_at=NOW - timedelta(days=1))
     world.api_key(beta, revoked_at=NOW + timedelta(days=1))
-    return {"ada": ada, "bob": bob, "acme": acme, "beta": beta, "gamma": gamma,
-            "acme_key": acme_key}
+    return {
+        "ada": ada,
+        "bob": bob,
+        "acme": acme,
+        "beta": beta,
+        "gamma": gamma,
+        "acme_key": acme_key,
+    }
 
 
 def ada_expected(ids):
     # sent 4, failed 3 (pending ignored): 400/7 = 57.14 -> 57.
-    return {"sessionsThisMonth": 3, "sessionsTotal": 4, "imagesUploaded": 6,
-            "imagesDelivered": 3, "deliverySuccessRate": 57, "totalProjects": 2,
-            "activeKeys": 2,
-            "topProjects": [{"id": ids["acme"], "name": "Acme", "sessions": 2},
-                            {"id": ids["beta"], "name": "Beta", "sessions": 1}]}
+    return {
+        "sessionsThisMonth": 3,
+        "sessionsTotal": 4,
+        "imagesUploaded": 6,
+        "imagesDelivered": 3,
+        "deliverySuccessRate": 57,
+        "totalProjects": 2,
+        "activeKeys": 2,
+        "topProjects": [
+            {"id": ids["acme"], "name": "Acme", "sessions": 2},
+            {"id": ids["beta"], "name": "Beta", "sessions": 1},
+        ],
+    }
 
 
 def build_heavy_tenant(world, bob, gamma):
@@ -107,9 +139,15 @@ def test_api_key_scope_is_only_its_project(world, get):
     world.load()
     # Acme alone: sent 2, failed 3 -> 40.
     assert stats(get, ids["acme_key"]) == {
-        "sessionsThisMonth": 2, "sessionsTotal": 3, "imagesUploaded": 5, "imagesDelivered": 2,
-        "deliverySuccessRate": 40, "totalProjects": 1, "activeKeys": 1,
-        "topProjects": [{"id": ids["acme"], "name": "Acme", "sessions": 2}]}
+        "sessionsThisMonth": 2,
+        "sessionsTotal": 3,
+        "imagesUploaded": 5,
+        "imagesDelivered": 2,
+        "deliverySuccessRate": 40,
+        "totalProjects": 1,
+        "activeKeys": 1,
+        "topProjects": [{"id": ids["acme"], "name": "Acme", "sessions": 2}],
+    }
 
 
 def test_member_only_user_sees_only_that_project(world, get):
@@ -118,9 +156,15 @@ def test_member_only_user_sees_only_that_project(world, get):
     world.member(ids["beta"], carol)
     world.load()
     assert stats(get, make_token(carol)) == {
-        "sessionsThisMonth": 1, "sessionsTotal": 1, "imagesUploaded": 1, "imagesDelivered": 1,
-        "deliverySuccessRate": 100, "totalProjects": 1, "activeKeys": 1,
-        "topProjects": [{"id": ids["beta"], "name": "Beta", "sessions": 1}]}
+        "sessionsThisMonth": 1,
+        "sessionsTotal": 1,
+        "imagesUploaded": 1,
+        "imagesDelivered": 1,
+        "deliverySuccessRate": 100,
+        "totalProjects": 1,
+        "activeKeys": 1,
+        "topProjects": [{"id": ids["beta"], "name": "Beta", "sessions": 1}],
+    }
 
 
 def test_user_without_projects_gets_zeros(world, get):
@@ -136,13 +180,20 @@ def test_sessions_this_month_is_the_current_utc_calendar_month(world, get):
     acme = world.project(ada, "Acme")
     for created in (MONTH_START, MONTH_START + TINY, THIS_MONTH):
         world.session(acme, created_at=created, destinations=())
-    for created in (MONTH_START - TINY, LAST_MONTH, MONTH_START.replace(year=MONTH_START.year - 1),
-                    NEXT_MONTH_START):
+    for created in (
+        MONTH_START - TINY,
+        LAST_MONTH,
+        MONTH_START.replace(year=MONTH_START.year - 1),
+        NEXT_MONTH_START,
+    ):
         world.session(acme, created_at=created, destinations=())
     world.load()
     assert stats(get, make_token(ada)) == figures(
-        sessionsThisMonth=3, sessionsTotal=7, totalProjects=1,
-        topProjects=[{"id": acme, "name": "Acme", "sessions": 3}])
+        sessionsThisMonth=3,
+        sessionsTotal=7,
+        totalProjects=1,
+        topProjects=[{"id": acme, "name": "Acme", "sessions": 3}],
+    )
 
 
 def test_future_session_later_this_month_counts(world, get):
@@ -158,35 +209,49 @@ def test_images_delivered_counts_uploads_with_a_sent_delivery(world, get):
     ada = world.user("Ada")
     acme = world.project(ada, "Acme")
     session = world.session(acme, created_at=LAST_MONTH, destinations=("webhook", "s3"))
-    for statuses in (["sent", "sent"], ["sent", "failed"], ["pending", "sent"],
-                     ["failed", "pending"], ["pending"], ["failed", "failed"], []):
+    for statuses in (
+        ["sent", "sent"],
+        ["sent", "failed"],
+        ["pending", "sent"],
+        ["failed", "pending"],
+        ["pending"],
+        ["failed", "failed"],
+        [],
+    ):
         world.upload(session, statuses)
     world.load()
     # sent 4, failed 4 -> 50.
     assert stats(get, make_token(ada)) == figures(
-        sessionsTotal=1, imagesUploaded=7, imagesDelivered=3, deliverySuccessRate=50,
-        totalProjects=1)
+        sessionsTotal=1,
+        imagesUploaded=7,
+        imagesDelivered=3,
+        deliverySuccessRate=50,
+        totalProjects=1,
+    )
 
 
-@pytest.mark.parametrize("sent, failed, pending, rate", [
-    (0, 0, 0, 0),
-    (0, 0, 3, 0),
-    (1, 7, 0, 13),    # 12.5: half up, not to even
-    (3, 5, 0, 38),    # 37.5
-    (5, 3, 0, 63),    # 62.5: half up, not to even
-    (1, 2, 0, 33),    # 33.33
-    (2, 1, 0, 67),    # 66.67
-    (1, 1, 0, 50),
-    (1, 1, 5, 50),    # pending ignored
-    (7, 1, 0, 88),    # 87.5
-    (7, 1, 9, 88),
-    (1, 39, 0, 3),    # 2.5
-    (39, 1, 0, 98),   # 97.5
-    (4, 0, 0, 100),
-    (4, 0, 2, 100),
-    (0, 4, 0, 0),
-    (0, 4, 2, 0),
-])
+@pytest.mark.parametrize(
+    "sent, failed, pending, rate",
+    [
+        (0, 0, 0, 0),
+        (0, 0, 3, 0),
+        (1, 7, 0, 13),  # 12.5: half up, not to even
+        (3, 5, 0, 38),  # 37.5
+        (5, 3, 0, 63),  # 62.5: half up, not to even
+        (1, 2, 0, 33),  # 33.33
+        (2, 1, 0, 67),  # 66.67
+        (1, 1, 0, 50),
+        (1, 1, 5, 50),  # pending ignored
+        (7, 1, 0, 88),  # 87.5
+        (7, 1, 9, 88),
+        (1, 39, 0, 3),  # 2.5
+        (39, 1, 0, 98),  # 97.5
+        (4, 0, 0, 100),
+        (4, 0, 2, 100),
+        (0, 4, 0, 0),
+        (0, 4, 2, 0),
+    ],
+)
 def test_delivery_success_rate(world, get, sent, failed, pending, rate):
     ada = world.user("Ada")
     acme = world.project(ada, "Acme")
@@ -210,16 +275,19 @@ def test_total_projects_counts_owned_and_member_projects_once(world, get):
     assert stats(get, make_token(ada)) == figures(totalProjects=3)
 
 
-@pytest.mark.parametrize("expires_at, revoked_at, active", [
-    (None, None, 1),
-    (None, NOW - timedelta(minutes=5), 0),
-    (None, NOW + timedelta(days=1), 1),     # a scheduled revocation
-    (NOW - timedelta(minutes=5), None, 0),
-    (NOW + timedelta(days=1), None, 1),
-    (NOW + timedelta(days=1), NOW - timedelta(minutes=5), 0),
-    (NOW - timedelta(minutes=5), NOW + timedelta(days=1), 0),
-    (NOW + timedelta(days=1), NOW + timedelta(days=1), 1),
-])
+@pytest.mark.parametrize(
+    "expires_at, revoked_at, active",
+    [
+        (None, None, 1),
+        (None, NOW - timedelta(minutes=5), 0),
+        (None, NOW + timedelta(days=1), 1),  # a scheduled revocation
+        (NOW - timedelta(minutes=5), None, 0),
+        (NOW + timedelta(days=1), None, 1),
+        (NOW + timedelta(days=1), NOW - timedelta(minutes=5), 0),
+        (NOW - timedelta(minutes=5), NOW + timedelta(days=1), 0),
+        (NOW + timedelta(days=1), NOW + timedelta(days=1), 1),
+    ],
+)
 def test_active_keys(world, get, expires_at, revoked_at, active):
     ada, bob = world.user("Ada"), world.user("Bob")
     acme = world.project(ada, "Acme")
@@ -256,8 +324,11 @@ def test_top_projects_only_with_a_session_this_month(world, get):
     world.session(future, created_at=NEXT_MONTH_START, destinations=())
     world.load()
     assert stats(get, make_token(ada)) == figures(
-        sessionsThisMonth=1, sessionsTotal=4, totalProjects=4,
-        topProjects=[{"id": current, "name": "Current", "sessions": 1}])
+        sessionsThisMonth=1,
+        sessionsTotal=4,
+        totalProjects=4,
+        topProjects=[{"id": current, "name": "Current", "sessions": 1}],
+    )
 
 
 LOCALE_COLLATIONS = ("en-US-x-icu", "und-x-icu", "unicode", "en_US.utf8", "en_US.UTF-8", "en_US")
@@ -276,7 +347,8 @@ def usable_locale_collation(db):
 
 @pytest.fixture(params=["default", "locale"])
 def project_name_collation(request, db):
-    """Optionally give projects.name a linguistic collation, as on a server whose default is en_US."""
+    """Optionally give projects.name a linguistic collation, as on a server whose default is
+    en_US."""
     if request.param == "default":
         yield
         return
