@@ -25,6 +25,10 @@ from queries import callers
 API_KEY_PREFIX = "aptr_"
 # Exactly one credential of printable ASCII after the scheme and its spaces (RFC 6750).
 _BEARER = re.compile(r"Bearer +([!-~]+)", re.IGNORECASE)
+# The only white space HTTP allows around a field value (RFC 9110 OWS: SP and HTAB). A
+# plain str.strip() would also drop Unicode white space (U+00A0, U+0085, U+3000, …), so a
+# key followed by a no-break space would pass as that key.
+_OPTIONAL_WHITESPACE = " \t"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 _BAD_TOKEN = "Invalid or expired token."
 _BAD_KEY = "Invalid or inactive API key."
@@ -53,7 +57,7 @@ def hash_api_key(key):
 
 def bearer_credential():
     """The single bearer credential of the request; raises Unauthorized otherwise."""
-    header = request.headers.get("Authorization", "").strip()
+    header = request.headers.get("Authorization", "").strip(_OPTIONAL_WHITESPACE)
     if not header:
         raise Unauthorized(
             "Authentication required: send Authorization: Bearer <token>.", "missing_credential"

@@ -231,6 +231,49 @@ def test_scheme_is_case_insensitive_and_may_be_followed_by_several_spaces(client
     assert response.status_code == 200
 
 
+# White space that is not HTTP's optional white space (RFC 9110 OWS is SP and HTAB only),
+# though Python's str.strip() would remove every one of them.
+NOT_OWS = {
+    "U+00A0 no-break space": "\u00a0",
+    "U+0085 next line": "\u0085",
+    "U+001C file separator": "\x1c",
+    "U+001D group separator": "\x1d",
+    "U+001E record separator": "\x1e",
+    "U+001F unit separator": "\x1f",
+    "U+3000 ideographic space": "\u3000",
+}
+PLACES = {
+    "after the credential": "Bearer {credential}{space}",
+    "before the credential": "Bearer {space}{credential}",
+    "in place of the space after Bearer": "Bearer{space}{credential}",
+    "before the scheme": "{space}Bearer {credential}",
+}
+
+
+def credential_of(tenant, kind):
+    return tenant.keys["valid"] if kind == "API key" else make_token(tenant.user)
+
+
+@pytest.mark.parametrize("kind", ["API key", "JWT"])
+@pytest.mark.parametrize("space", NOT_OWS)
+@pytest.mark.parametrize("place", PLACES)
+def test_a_credential_with_unicode_white_space_is_not_that_credential(
+    client, tenant, kind, space, place
+):
+    """The header is compared exactly as sent: only SP and HTAB around it are trimmed."""
+    credential = credential_of(tenant, kind)
+    header = PLACES[place].format(credential=credential, space=NOT_OWS[space])
+    assert_unauthorized(client.get(PATH, headers={"Authorization": header}), credential)
+
+
+@pytest.mark.parametrize("kind", ["API key", "JWT"])
+@pytest.mark.parametrize("header", ["Bearer {}\t", "\tBearer {}", " \t Bearer {} \t "])
+def test_spaces_and_tabs_around_the_header_are_trimmed(client, tenant, kind, header):
+    credential = credential_of(tenant, kind)
+    response = client.get(PATH, headers={"Authorization": header.format(credential)})
+    assert response.status_code == 200, response.get_json()
+
+
 def test_hand_built_hs256_token_is_accepted(get, tenant):
     # Control for the hand-built cases: the builder itself makes tokens the app accepts.
     assert get(PATH, hand_token(claims(tenant.user))).status_code == 200

@@ -1,5 +1,6 @@
 """The real server: `gunicorn wsgi:app` with two workers, spoken to over HTTP with requests."""
 
+import http.client
 import json
 import os
 import runpy
@@ -177,6 +178,50 @@ def test_401_over_http_is_json_with_www_authenticate(server, headers):
     response = requests.get(server + "/api/v1/sessions", headers=headers, timeout=5)
     assert_error(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def get_raw(server, path, authorization):
+    """GET with an Authorization header of exactly these bytes (requests would refuse some)."""
+    host, port = server.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        connection.putrequest("GET", path)
+        connection.putheader("Authorization", authorization)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+# Unicode white space after a valid credential, as a client may send it: one Latin-1 byte
+# (U+00A0, U+0085: HTTP's obs-text) or the character's UTF-8 bytes.
+WHITE_SPACE_BYTES = {
+    "U+00A0 as Latin-1": b"\xa0",
+    "U+0085 as Latin-1": b"\x85",
+    "U+00A0 as UTF-8": "\u00a0".encode(),
+    "U+3000 as UTF-8": "\u3000".encode(),
+    "U+2003 as UTF-8": "\u2003".encode(),
+}
+
+
+@pytest.mark.parametrize("kind", ["jwt", "key"])
+@pytest.mark.parametrize("trailer", WHITE_SPACE_BYTES)
+def test_a_credential_followed_by_unicode_white_space_is_401_over_http(server, acme, kind, trailer):
+    credential = make_token(acme["ada"]) if kind == "jwt" else acme["key"]
+    header = b"Bearer " + credential.encode() + WHITE_SPACE_BYTES[trailer]
+    status, error = get_raw(server, "/api/v1/stats", header)
+    assert (status, error["error"]) == (401, "unauthorized")
+    assert get_raw(server, "/api/v1/stats", b"Bearer " + credential.encode() + b" \t")[0] == 200
+
+
+@pytest.mark.parametrize("control", [b"\x1c", b"\x1d", b"\x1e", b"\x1f"])
+def test_control_characters_in_the_header_are_refused_before_the_app(server, acme, control):
+    """U+001C-U+001F are not allowed in a field value at all: gunicorn refuses the request
+    (JSON 400) before the app sees it."""
+    header = b"Bearer " + acme["key"].encode() + control
+    status, error = get_raw(server, "/api/v1/stats", header)
+    assert (status, error["error"]) == (400, "bad_request")
 
 
 @pytest.mark.parametrize(
