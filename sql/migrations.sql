@@ -14,5 +14,10 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 SELECT version FROM schema_migrations ORDER BY version;
 
 -- name: record_migration
--- Mark one schema file as applied.
-INSERT INTO schema_migrations (version) VALUES (%(version)s);
+-- Mark a schema file, or a version of the routines, as applied (again).
+INSERT INTO schema_migrations (version) VALUES (%(version)s)
+ON CONFLICT (version) DO UPDATE SET applied_at = now();
+
+-- name: fill_empty_rollups
+-- Count the rollups that are still empty (new ones) from the base tables.
+SELECT fill_empty_rollups();

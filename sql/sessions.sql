@@ -5,49 +5,37 @@
 -- before_at/before_id is an exclusive upper bound in list order (the end of a date window,
 -- or a cursor's last row); session_id picks one session.
 -- Every row carries the matching total (NULL unless with_total); a page past the end is one
--- row with a NULL id. The walk's shape (scope .. page_keys) is the same as in uploads.sql.
+-- row with a NULL id. The walk (scope .. page_keys) has the same steps as uploads.sql's:
+-- SQL cannot take the table as a parameter without dynamic SQL, which would lose the
+-- prepared generic plans, so each statement names its own tables and indexes.
 WITH scope AS MATERIALIZED (
-    SELECT project_id FROM caller_projects(%(user_id)s, %(key_hash)s)
-    WHERE project_id = coalesce(%(project_id)s::uuid, project_id)
-),
-sizes AS MATERIALIZED (
-    SELECT scope.project_id, r.sessions
-    FROM scope
-    CROSS JOIN LATERAL (
-        SELECT sum(r.sessions)::bigint AS sessions FROM project_rollups r
-        WHERE r.project_id = scope.project_id
-    ) AS r
+    SELECT project_id, sessions AS size
+    FROM scope_sizes(%(user_id)s, %(key_hash)s, %(project_id)s)
 ),
 filters AS MATERIALIZED (
-    SELECT coalesce(%(created_from)s::timestamptz, '-infinity') AS created_from,
-           coalesce(%(before_at)s::timestamptz, 'infinity') AS before_at,
-           coalesce(%(before_id)s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff') AS before_id,
-           %(statuses)s::text[] AS statuses,
-           -- The stored statuses that can be reported as one of them.
-           ARRAY(SELECT unnest(%(statuses)s::text[])
+    -- The stored statuses that can be reported as one of those asked for.
+    SELECT ARRAY(SELECT unnest(%(statuses)s::text[])
                  UNION SELECT unnest('{pending,active}'::text[])
                        WHERE 'expired' = ANY(%(statuses)s::text[])) AS stored_statuses,
-           %(tag)s::text AS tag,
-           %(session_id)s::uuid AS session_id,
            -- The rollups count a project's sessions over all time (by stored status or not).
            %(created_from)s::timestamptz IS NULL AND %(before_at)s::timestamptz IS NULL
-               AS all_time
+               AND %(tag)s::text IS NULL AS all_time
 ),
 totals AS MATERIALIZED (
     SELECT CASE
         WHEN NOT %(with_total)s::boolean THEN NULL
-        WHEN (SELECT all_time AND tag IS NULL AND statuses IS NULL FROM filters)
-            THEN (SELECT coalesce(sum(sessions), 0)::bigint FROM sizes)
-        WHEN (SELECT all_time AND tag IS NULL FROM filters) THEN (
+        WHEN (SELECT all_time FROM filters) AND %(statuses)s::text[] IS NULL
+            THEN (SELECT coalesce(sum(size), 0)::bigint FROM scope)
+        WHEN (SELECT all_time FROM filters) THEN (
             -- From the stored-status rollup: a pending or active session counts as itself
             -- while live (an index range on expiry: few) and as expired after.
             SELECT coalesce(sum(CASE
                 WHEN r.status IN ('pending', 'active') THEN
-                    CASE WHEN r.status = ANY((SELECT statuses FROM filters)::text[])
+                    CASE WHEN r.status = ANY(%(statuses)s::text[])
                          THEN live.sessions ELSE 0 END
-                    + CASE WHEN 'expired' = ANY((SELECT statuses FROM filters)::text[])
+                    + CASE WHEN 'expired' = ANY(%(statuses)s::text[])
                            THEN r.sessions - live.sessions ELSE 0 END
-                WHEN r.status = ANY((SELECT statuses FROM filters)::text[]) THEN r.sessions
+                WHEN r.status = ANY(%(statuses)s::text[]) THEN r.sessions
                 ELSE 0 END), 0)::bigint
             FROM scope
             CROSS JOIN LATERAL (
@@ -62,94 +50,75 @@ totals AS MATERIALIZED (
                   AND s.project_id = scope.project_id AND s.status = r.status
                   AND s.expires_at > now()
             ) AS live)
-        WHEN (SELECT statuses IS NOT NULL FROM filters) THEN (
+        WHEN %(statuses)s::text[] IS NOT NULL THEN (
             SELECT count(*) FROM scope
             JOIN upload_sessions s ON s.project_id = scope.project_id
             WHERE s.status = ANY((SELECT stored_statuses FROM filters)::text[])
-              AND reported_session_status(s.status, s.expires_at)
-                  = ANY((SELECT statuses FROM filters)::text[])
-              AND s.created_at >= (SELECT created_from FROM filters)
-              AND (s.created_at, s.id)
-                  < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-              AND ((SELECT tag IS NULL FROM filters)
-                   OR session_has_tag(s.id, (SELECT tag FROM filters))))
+              AND reported_session_status(s.status, s.expires_at) = ANY(%(statuses)s::text[])
+              AND in_window(s.created_at, s.id, %(created_from)s, %(before_at)s, %(before_id)s)
+              AND session_matches(s.id, %(tag)s))
         ELSE (
             SELECT count(*) FROM scope
             JOIN upload_sessions s ON s.project_id = scope.project_id
-            WHERE s.created_at >= (SELECT created_from FROM filters)
-              AND (s.created_at, s.id)
-                  < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-              AND ((SELECT tag IS NULL FROM filters)
-                   OR session_has_tag(s.id, (SELECT tag FROM filters))))
+            WHERE in_window(s.created_at, s.id, %(created_from)s, %(before_at)s, %(before_id)s)
+              AND session_matches(s.id, %(tag)s))
         END AS total
 ),
 plan AS MATERIALIZED (
-    -- Index entries each way of finding the page would read: per project (its newest
-    -- limit+offset) or one walk over every project (limit+offset over the scope's share).
     SELECT (SELECT total FROM totals) AS total,
            %(offset)s::bigint < coalesce((SELECT total FROM totals), %(offset)s::bigint + 1)
                AS in_range,
-           coalesce(sum(least(sessions, %(limit)s::bigint + %(offset)s::bigint)), 0)
-               <= (%(limit)s::bigint + %(offset)s::bigint)
-                  * greatest((SELECT reltuples FROM pg_class
-                              WHERE oid = 'upload_sessions'::regclass), sum(sessions))
-                  / greatest(sum(sessions), 1) AS per_project,
+           per_project_walk_is_cheaper(
+               coalesce(sum(least(size, %(limit)s::bigint + %(offset)s::bigint)), 0),
+               %(limit)s::bigint + %(offset)s::bigint, sum(size),
+               (SELECT reltuples FROM pg_class WHERE oid = 'upload_sessions'::regclass)::numeric)
+               AS per_project,
            count(*) > 0 OR %(project_id)s::uuid IS NULL AS project_visible
-    FROM sizes
+    FROM scope
 ),
 page_keys AS (
     -- One session by id, if it is in scope.
     SELECT s.created_at, s.id FROM upload_sessions s
-    WHERE s.id = (SELECT session_id FROM filters)
+    WHERE s.id = %(session_id)s::uuid
       AND (s.project_id IN (SELECT project_id FROM scope)) IS TRUE
     UNION ALL
     -- Filtered by status: per project and stored status, from the status index.
     SELECT k.created_at, k.id
-    FROM sizes CROSS JOIN unnest((SELECT stored_statuses FROM filters)) AS st(status)
+    FROM scope CROSS JOIN unnest((SELECT stored_statuses FROM filters)) AS st(status)
     CROSS JOIN LATERAL (
         SELECT s.created_at, s.id FROM upload_sessions s
-        WHERE s.project_id = sizes.project_id AND s.status = st.status
-          AND reported_session_status(s.status, s.expires_at)
-              = ANY((SELECT statuses FROM filters)::text[])
-          AND s.created_at >= (SELECT created_from FROM filters)
-          AND (s.created_at, s.id)
-              < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-          AND ((SELECT tag IS NULL FROM filters)
-               OR session_has_tag(s.id, (SELECT tag FROM filters)))
+        WHERE s.project_id = scope.project_id AND s.status = st.status
+          AND reported_session_status(s.status, s.expires_at) = ANY(%(statuses)s::text[])
+          AND in_window(s.created_at, s.id, %(created_from)s, %(before_at)s, %(before_id)s)
+          AND session_matches(s.id, %(tag)s)
         ORDER BY s.created_at DESC, s.id DESC
         LIMIT %(limit)s::bigint + %(offset)s::bigint
     ) AS k
     WHERE (SELECT in_range FROM plan)
-      AND (SELECT session_id IS NULL AND statuses IS NOT NULL FROM filters)
+      AND %(session_id)s::uuid IS NULL AND %(statuses)s::text[] IS NOT NULL
     UNION ALL
     -- Per project, from each project's newest-first index.
     SELECT k.created_at, k.id
-    FROM sizes CROSS JOIN LATERAL (
+    FROM scope CROSS JOIN LATERAL (
         SELECT s.created_at, s.id FROM upload_sessions s
-        WHERE s.project_id = sizes.project_id
-          AND s.created_at >= (SELECT created_from FROM filters)
-          AND (s.created_at, s.id)
-              < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-          AND ((SELECT tag IS NULL FROM filters)
-               OR session_has_tag(s.id, (SELECT tag FROM filters)))
+        WHERE s.project_id = scope.project_id
+          AND in_window(s.created_at, s.id, %(created_from)s, %(before_at)s, %(before_id)s)
+          AND session_matches(s.id, %(tag)s)
         ORDER BY s.created_at DESC, s.id DESC
         LIMIT %(limit)s::bigint + %(offset)s::bigint
     ) AS k
     WHERE (SELECT in_range AND per_project FROM plan)
-      AND (SELECT session_id IS NULL AND statuses IS NULL FROM filters)
+      AND %(session_id)s::uuid IS NULL AND %(statuses)s::text[] IS NULL
     UNION ALL
     -- One walk over every project, newest first.
     (SELECT s.created_at, s.id FROM upload_sessions s
      WHERE (SELECT in_range AND NOT per_project FROM plan)
-       AND (SELECT session_id IS NULL AND statuses IS NULL FROM filters)
+       AND %(session_id)s::uuid IS NULL AND %(statuses)s::text[] IS NULL
        -- IS TRUE keeps the membership test a hashed lookup instead of a join,
        -- so the walk stays in index order and stops at limit+offset.
        AND (s.project_id IN (SELECT project_id FROM scope)) IS TRUE
-       AND s.created_at >= (SELECT created_from FROM filters)
-       AND (s.created_at, s.id)
-           < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-       AND ((SELECT tag IS NULL FROM filters)
-            OR session_has_tag(s.id, (SELECT tag FROM filters)))
+       AND in_window(s.created_at, s.id, %(created_from)s, %(before_at)s, %(before_id)s)
+       AND session_matches(s.id, %(tag)s)
      ORDER BY s.created_at DESC, s.id DESC
      LIMIT %(limit)s::bigint + %(offset)s::bigint)
     ORDER BY created_at DESC, id DESC

@@ -4,34 +4,20 @@
 -- created_from (inclusive); before_at/before_id is an exclusive upper bound in list order
 -- (the end of a date window, or a cursor's last row); upload_id picks one upload.
 -- Every row carries the matching total (NULL unless with_total); a page past the end is one
--- row with a NULL id. The walk's shape (scope .. page_keys) is the same as in sessions.sql.
+-- row with a NULL id. The walk (scope .. page_keys) has the same steps as sessions.sql's:
+-- SQL cannot take the table as a parameter without dynamic SQL, which would lose the
+-- prepared generic plans, so each statement names its own tables and indexes.
 WITH scope AS MATERIALIZED (
-    SELECT project_id FROM caller_projects(%(user_id)s, %(key_hash)s)
-    WHERE project_id = coalesce(%(project_id)s::uuid, project_id)
-),
-sizes AS MATERIALIZED (
-    SELECT scope.project_id, r.uploads
-    FROM scope
-    CROSS JOIN LATERAL (
-        SELECT sum(r.uploads)::bigint AS uploads FROM project_rollups r
-        WHERE r.project_id = scope.project_id
-    ) AS r
+    SELECT project_id, uploads AS size
+    FROM scope_sizes(%(user_id)s, %(key_hash)s, %(project_id)s)
 ),
 filters AS MATERIALIZED (
-    SELECT coalesce(%(created_from)s::timestamptz, '-infinity') AS created_from,
-           coalesce(%(before_at)s::timestamptz, 'infinity') AS before_at,
-           coalesce(%(before_id)s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff') AS before_id,
-           %(statuses)s::text[] AS statuses,
-           %(sources)s::text[] AS sources,
-           %(destination_types)s::text[] AS destination_types,
-           %(upload_id)s::uuid AS upload_id,
-           -- Filters only the upload's own row or its deliveries can answer (upload_matches).
-           %(sources)s::text[] IS NOT NULL
-               OR %(destination_types)s::text[] IS NOT NULL AS by_row,
-           -- The rollups count a project's uploads over all time (by status or not) and
-           -- per UTC day: the window's whole days run from days_from to days_to.
-           %(created_from)s::timestamptz IS NULL AND %(before_at)s::timestamptz IS NULL
+    -- The rollups count a project's uploads over all time (by status or not) and per UTC
+    -- day: a window's whole days run from days_from to days_to.
+    SELECT %(created_from)s::timestamptz IS NULL AND %(before_at)s::timestamptz IS NULL
                AS all_time,
+           %(sources)s::text[] IS NULL AND %(destination_types)s::text[] IS NULL AS every_row,
+           coalesce(%(created_from)s::timestamptz, '-infinity') AS created_from,
            CASE WHEN %(created_from)s::timestamptz IS NULL THEN '-infinity'
                 ELSE date_trunc('day', %(created_from)s::timestamptz - interval '1 microsecond',
                                 'UTC') + interval '1 day' END AS days_from,
@@ -40,14 +26,14 @@ filters AS MATERIALIZED (
 totals AS MATERIALIZED (
     SELECT CASE
             WHEN NOT %(with_total)s::boolean THEN NULL
-            WHEN (SELECT all_time AND NOT by_row AND statuses IS NULL FROM filters)
-                THEN (SELECT coalesce(sum(uploads), 0)::bigint FROM sizes)
-            WHEN (SELECT all_time AND NOT by_row FROM filters) THEN (
+            WHEN (SELECT all_time AND every_row FROM filters) AND %(statuses)s::text[] IS NULL
+                THEN (SELECT coalesce(sum(size), 0)::bigint FROM scope)
+            WHEN (SELECT all_time AND every_row FROM filters) THEN (
                 SELECT coalesce(sum(r.uploads), 0)::bigint FROM scope
                 JOIN project_status_rollups r ON r.project_id = scope.project_id
-                WHERE r.status = ANY((SELECT statuses FROM filters)::text[]))
-            WHEN (SELECT NOT by_row AND statuses IS NULL AND days_from < days_to FROM filters)
-                THEN (
+                WHERE r.status = ANY(%(statuses)s::text[]))
+            WHEN (SELECT every_row AND days_from < days_to FROM filters)
+                 AND %(statuses)s::text[] IS NULL THEN (
                 SELECT coalesce(sum(r.uploads), 0)::bigint FROM scope
                 JOIN project_day_rollups r ON r.project_id = scope.project_id
                 WHERE r.day >= utc_day((SELECT days_from FROM filters))
@@ -62,96 +48,76 @@ totals AS MATERIALIZED (
                 SELECT count(*) FROM scope
                 JOIN uploads u ON u.project_id = scope.project_id
                 WHERE u.created_at >= (SELECT days_to FROM filters)
-                  AND (u.created_at, u.id)
-                      < ((SELECT before_at FROM filters), (SELECT before_id FROM filters)))
-            WHEN (SELECT statuses IS NOT NULL FROM filters) THEN (
+                  AND in_window(u.created_at, u.id, NULL, %(before_at)s, %(before_id)s))
+            WHEN %(statuses)s::text[] IS NOT NULL THEN (
                 SELECT count(*) FROM scope
                 JOIN upload_rollups r ON r.project_id = scope.project_id
-                WHERE r.status = ANY((SELECT statuses FROM filters)::text[])
-                  AND r.created_at >= (SELECT created_from FROM filters)
-                  AND (r.created_at, r.upload_id)
-                      < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-                  AND (NOT (SELECT by_row FROM filters)
-                       OR upload_matches(r.upload_id, (SELECT sources FROM filters),
-                                         (SELECT destination_types FROM filters))))
+                WHERE r.status = ANY(%(statuses)s::text[])
+                  AND in_window(r.created_at, r.upload_id, %(created_from)s, %(before_at)s,
+                                %(before_id)s)
+                  AND upload_matches(r.upload_id, %(sources)s, %(destination_types)s))
             ELSE (
                 SELECT count(*) FROM scope
                 JOIN uploads u ON u.project_id = scope.project_id
-                WHERE u.created_at >= (SELECT created_from FROM filters)
-                  AND (u.created_at, u.id)
-                      < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-                  AND (NOT (SELECT by_row FROM filters)
-                       OR upload_matches(u.id, (SELECT sources FROM filters),
-                                         (SELECT destination_types FROM filters))))
+                WHERE in_window(u.created_at, u.id, %(created_from)s, %(before_at)s,
+                                %(before_id)s)
+                  AND upload_matches(u.id, %(sources)s, %(destination_types)s))
             END AS total
 ),
 plan AS MATERIALIZED (
-    -- Index entries each way of finding the page would read: per project (its newest
-    -- limit+offset) or one walk over every project (limit+offset over the scope's share).
     SELECT (SELECT total FROM totals) AS total,
            %(offset)s::bigint < coalesce((SELECT total FROM totals), %(offset)s::bigint + 1)
                AS in_range,
-           coalesce(sum(least(uploads, %(limit)s::bigint + %(offset)s::bigint)), 0)
-               <= (%(limit)s::bigint + %(offset)s::bigint)
-                  * greatest((SELECT reltuples FROM pg_class WHERE oid = 'uploads'::regclass),
-                             sum(uploads))
-                  / greatest(sum(uploads), 1) AS per_project,
+           per_project_walk_is_cheaper(
+               coalesce(sum(least(size, %(limit)s::bigint + %(offset)s::bigint)), 0),
+               %(limit)s::bigint + %(offset)s::bigint, sum(size),
+               (SELECT reltuples FROM pg_class WHERE oid = 'uploads'::regclass)::numeric)
+               AS per_project,
            count(*) > 0 OR %(project_id)s::uuid IS NULL AS project_visible
-    FROM sizes
+    FROM scope
 ),
 page_keys AS (
     -- One upload by id, if it is in scope.
     SELECT u.created_at, u.id FROM uploads u
-    WHERE u.id = (SELECT upload_id FROM filters)
+    WHERE u.id = %(upload_id)s::uuid
       AND (u.project_id IN (SELECT project_id FROM scope)) IS TRUE
     UNION ALL
     -- Filtered by status: per project and status, from the rollups' status index.
     SELECT k.created_at, k.id
-    FROM sizes CROSS JOIN unnest((SELECT statuses FROM filters)) AS st(status)
+    FROM scope CROSS JOIN unnest(%(statuses)s::text[]) AS st(status)
     CROSS JOIN LATERAL (
         SELECT r.created_at, r.upload_id AS id FROM upload_rollups r
-        WHERE r.project_id = sizes.project_id AND r.status = st.status
-          AND r.created_at >= (SELECT created_from FROM filters)
-          AND (r.created_at, r.upload_id)
-              < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-          AND (NOT (SELECT by_row FROM filters)
-               OR upload_matches(r.upload_id, (SELECT sources FROM filters),
-                                 (SELECT destination_types FROM filters)))
+        WHERE r.project_id = scope.project_id AND r.status = st.status
+          AND in_window(r.created_at, r.upload_id, %(created_from)s, %(before_at)s,
+                        %(before_id)s)
+          AND upload_matches(r.upload_id, %(sources)s, %(destination_types)s)
         ORDER BY r.created_at DESC, r.upload_id DESC
         LIMIT %(limit)s::bigint + %(offset)s::bigint
     ) AS k
-    WHERE (SELECT in_range FROM plan) AND (SELECT upload_id IS NULL FROM filters)
+    WHERE (SELECT in_range FROM plan) AND %(upload_id)s::uuid IS NULL
     UNION ALL
     -- Per project, from each project's newest-first index.
     SELECT k.created_at, k.id
-    FROM sizes CROSS JOIN LATERAL (
+    FROM scope CROSS JOIN LATERAL (
         SELECT u.created_at, u.id FROM uploads u
-        WHERE u.project_id = sizes.project_id
-          AND u.created_at >= (SELECT created_from FROM filters)
-          AND (u.created_at, u.id)
-              < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-          AND (NOT (SELECT by_row FROM filters)
-               OR upload_matches(u.id, (SELECT sources FROM filters),
-                                 (SELECT destination_types FROM filters)))
+        WHERE u.project_id = scope.project_id
+          AND in_window(u.created_at, u.id, %(created_from)s, %(before_at)s, %(before_id)s)
+          AND upload_matches(u.id, %(sources)s, %(destination_types)s)
         ORDER BY u.created_at DESC, u.id DESC
         LIMIT %(limit)s::bigint + %(offset)s::bigint
     ) AS k
     WHERE (SELECT in_range AND per_project FROM plan)
-      AND (SELECT upload_id IS NULL AND statuses IS NULL FROM filters)
+      AND %(upload_id)s::uuid IS NULL AND %(statuses)s::text[] IS NULL
     UNION ALL
     -- One walk over every project, newest first.
     (SELECT u.created_at, u.id FROM uploads u
      WHERE (SELECT in_range AND NOT per_project FROM plan)
-       AND (SELECT upload_id IS NULL AND statuses IS NULL FROM filters)
+       AND %(upload_id)s::uuid IS NULL AND %(statuses)s::text[] IS NULL
        -- IS TRUE keeps the membership test a hashed lookup instead of a join,
        -- so the walk stays in index order and stops at limit+offset.
        AND (u.project_id IN (SELECT project_id FROM scope)) IS TRUE
-       AND u.created_at >= (SELECT created_from FROM filters)
-       AND (u.created_at, u.id)
-           < ((SELECT before_at FROM filters), (SELECT before_id FROM filters))
-       AND (NOT (SELECT by_row FROM filters)
-            OR upload_matches(u.id, (SELECT sources FROM filters),
-                              (SELECT destination_types FROM filters)))
+       AND in_window(u.created_at, u.id, %(created_from)s, %(before_at)s, %(before_id)s)
+       AND upload_matches(u.id, %(sources)s, %(destination_types)s)
      ORDER BY u.created_at DESC, u.id DESC
      LIMIT %(limit)s::bigint + %(offset)s::bigint)
     ORDER BY created_at DESC, id DESC
@@ -207,7 +173,7 @@ page_rows AS (
                 WHEN pu.sent = 0 THEN 'failed'
                 ELSE 'partial' END AS status,
            -- A single upload is answered with its deliveries.
-           CASE WHEN (SELECT upload_id IS NOT NULL FROM filters) THEN (
+           CASE WHEN %(upload_id)s::uuid IS NOT NULL THEN (
                SELECT coalesce(json_agg(json_build_object(
                           'destinationId', dl.destination_id, 'type', dst.type,
                           'status', dl.status) ORDER BY dst.type COLLATE "C", dl.destination_id),

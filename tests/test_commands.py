@@ -22,7 +22,7 @@ from psycopg import sql
 
 import database
 import demo
-from queries.migrations import schema_files
+from queries.migrations import routines_version, schema_files
 from tests.builders import NOW, World, new_id
 from tests.conftest import TABLES, TEST_SECRET, empty_tables, make_token
 
@@ -138,7 +138,7 @@ def test_init_db_creates_schema_then_is_idempotent(fresh_app):
     """First run applies every schema file; the second changes nothing and says so."""
     fresh, url = fresh_app
     runner = fresh.test_cli_runner()
-    versions = [version for version, _ in schema_files()]
+    versions = [version for version, _ in schema_files()] + [routines_version()]
     first = runner.invoke(flask_cli(fresh), args=["init-db"])
     assert first.exit_code == 0, first.output
     second = runner.invoke(flask_cli(fresh), args=["init-db"])

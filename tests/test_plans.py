@@ -56,24 +56,38 @@ def expected_ids(rows, labels):
     return [id for _, id in sorted(chosen, reverse=True)]
 
 
+def generic_plan(db, query, params):
+    """EXPLAIN ANALYZE of the statement as the API runs it: prepared once, with a generic
+    plan (the API's connections force those), executed with these values."""
+    names = sorted(query.params)
+    prepared = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", query.sql)
+    values = ClientCursor(db).mogrify(", ".join(["%s"] * len(names)), [params[n] for n in names])
+    # Tables this small would be read whole; with scans by index only, each walk reads
+    # only (created_at, id, project_id) and so shows as an index-only scan of its index.
+    db.execute("SET enable_seqscan = off")
+    db.execute("SET enable_bitmapscan = off")
+    db.execute("SET plan_cache_mode = force_generic_plan")
+    db.execute(f"PREPARE walk AS {prepared}")
+    try:
+        rows = db.execute(f"EXPLAIN ANALYZE EXECUTE walk({values})")
+        return "\n".join(row["QUERY PLAN"] for row in rows)
+    finally:
+        db.execute("DEALLOCATE walk")
+        db.execute("RESET ALL")
+
+
 def walk_used(db, kind, user_id, key_hash, limit, offset):
     """Which index the page query really walked: 'global' or 'per_project'."""
     filename, name, global_index, project_index = LISTS[kind]
     query = parse_queries((SQL_DIR / filename).read_text())[name]
     unfiltered = dict.fromkeys(query.params) | {"with_total": True}
-    statement = ClientCursor(db).mogrify(
-        query.sql,
-        unfiltered | {"user_id": user_id, "key_hash": key_hash, "limit": limit, "offset": offset},
-    )
-    # Tables this small would be read whole; with scans by index only, each walk reads
-    # only (created_at, id, project_id) and so shows as an index-only scan of its index.
-    db.execute("SET enable_seqscan = off")
-    db.execute("SET enable_bitmapscan = off")
-    try:
-        plan = "\n".join(row["QUERY PLAN"] for row in db.execute("EXPLAIN ANALYZE " + statement))
-    finally:
-        db.execute("RESET enable_seqscan")
-        db.execute("RESET enable_bitmapscan")
+    params = unfiltered | {
+        "user_id": user_id,
+        "key_hash": key_hash,
+        "limit": limit,
+        "offset": offset,
+    }
+    plan = generic_plan(db, query, params)
     walked = {
         index
         for index in (global_index, project_index)
