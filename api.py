@@ -1,13 +1,16 @@
 """The Project Data API blueprint: lists, single rows, stats and the calling key, in scope."""
 
+from dataclasses import dataclass, field
+
 from flask import Blueprint, g, request
+from marshmallow import Schema
 
 import cursors
 import exports
 from auth import confirm_caller, read_in_scope, require_caller
 from database import release_request_connection
 from errors import InvalidParameter, NotFound
-from queries import callers, sessions, stats, uploads
+from queries import ListQuery, callers, sessions, stats, uploads
 from schemas.params import (
     RecentSessionParams,
     RecentUploadParams,
@@ -22,18 +25,47 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(require_caller)
 bp.teardown_request(release_request_connection)
 
-RECENT_SESSION_PARAMS = RecentSessionParams()
-SESSION_LIST_PARAMS = SessionListParams()
-RECENT_UPLOAD_PARAMS = RecentUploadParams()
-UPLOAD_LIST_PARAMS = UploadListParams()
-SESSION_ROWS = SessionRow(many=True)
-SESSION_PAGE = page_of(SessionRow)()
-SESSION_CURSOR_PAGE = cursor_page_of(SessionRow)()
-UPLOAD_ROWS = UploadRow(many=True)
-UPLOAD_PAGE = page_of(UploadRow)()
-UPLOAD_CURSOR_PAGE = cursor_page_of(UploadRow)()
-UPLOAD_DETAIL = UploadDetail()
-SESSION_ROW = SessionRow()
+
+@dataclass
+class Listing:
+    """A listed resource: its list statement, and the schemas of its endpoints (built once:
+    they run for every row of every answer)."""
+
+    name: str  # "sessions": its path, its export's file name, its cursors' salt
+    one: str  # "session": a single row's name; the statement picks one by `<one>_id`
+    list_rows: ListQuery
+    recent_params: Schema
+    list_params: Schema
+    row: type[Schema]
+    detail: Schema  # one row by id
+    rows: Schema = field(init=False)
+    page: Schema = field(init=False)
+    cursor_page: Schema = field(init=False)
+
+    def __post_init__(self):
+        self.rows = self.row(many=True)
+        self.page = page_of(self.row)()
+        self.cursor_page = cursor_page_of(self.row)()
+
+
+SESSIONS = Listing(
+    "sessions",
+    "session",
+    sessions.list_sessions,
+    RecentSessionParams(),
+    SessionListParams(),
+    SessionRow,
+    SessionRow(),
+)
+UPLOADS = Listing(
+    "uploads",
+    "upload",
+    uploads.list_uploads,
+    RecentUploadParams(),
+    UploadListParams(),
+    UploadRow,
+    UploadDetail(),
+)
 API_KEY = ApiKey()
 STATS = Stats()
 
@@ -75,28 +107,32 @@ def _read_rows(list_rows, **params):
     return rows, (rows if rows[0]["id"] is not None else [])
 
 
-def _recent(list_rows, params_schema, schema):
-    params = _params(params_schema)
-    _, data = _read_rows(list_rows, limit=params["limit"], with_total=False, **filters_of(params))
-    return schema.dump(data)
+def _recent(listing):
+    """The newest rows, ?limit of them, filtered."""
+    params = _params(listing.recent_params)
+    _, data = _read_rows(
+        listing.list_rows, limit=params["limit"], with_total=False, **filters_of(params)
+    )
+    return listing.rows.dump(data)
 
 
-def _listed(resource, list_rows, params_schema, page_schema, cursor_schema, row_schema):
+def _listed(listing):
     """A paginated list: by page number (the SPEC's wrapper), by cursor, or exported."""
-    params = _params(params_schema)
+    params = _params(listing.list_params)
     filters = filters_of(params)
+    list_rows = listing.list_rows
     export_format = exports.requested_format(params.get("format"))
     if export_format:
         # The first batch is read here, so errors are still JSON answers, not a stream.
         first, _ = _read_rows(list_rows, limit=exports.BATCH_ROWS, with_total=False, **filters)
-        return exports.stream(resource, first, list_rows, row_schema, filters, export_format)
+        return exports.stream(listing.name, first, list_rows, listing.row, filters, export_format)
     if "cursor" in params:
-        return _cursor_page(resource, list_rows, cursor_schema, params)
+        return _cursor_page(listing, params)
     page, page_size = params["page"], params["page_size"]
     # One statement: the page and its total come from one snapshot.
     rows, data = _read_rows(list_rows, limit=page_size, offset=(page - 1) * page_size, **filters)
     total = rows[0]["total"]
-    return page_schema.dump(
+    return listing.page.dump(
         {
             "data": data,
             "total": total,
@@ -107,25 +143,27 @@ def _listed(resource, list_rows, params_schema, page_schema, cursor_schema, row_
     )
 
 
-def _cursor_page(resource, list_rows, schema, params):
+def _cursor_page(listing, params):
     """One step of a cursor walk: {data, nextCursor}, at the same cost at any depth.
 
     The cursor carries its walk's filters; filters repeated beside it must be the same.
     """
     try:
-        filters, after = _walk_position(resource, params)
+        filters, after = _walk_position(listing.name, params)
     except InvalidParameter:
         confirm_caller()  # 401 comes first
         raise
     page_size = params["page_size"]
     # One row more than the page tells whether the walk goes on.
-    _, data = _read_rows(list_rows, limit=page_size + 1, after=after, with_total=False, **filters)
+    _, data = _read_rows(
+        listing.list_rows, limit=page_size + 1, after=after, with_total=False, **filters
+    )
     more = len(data) > page_size
     data = data[:page_size]
-    return schema.dump(
+    return listing.cursor_page.dump(
         {
             "data": data,
-            "next_cursor": cursors.encode(resource, filters, data[-1]) if more else None,
+            "next_cursor": cursors.encode(listing.name, filters, data[-1]) if more else None,
         }
     )
 
@@ -144,63 +182,51 @@ def _walk_position(resource, params):
     return filters, after
 
 
-def _single(list_rows, id_param, resource_id, schema, name):
+def _single(listing, row_id):
     """One row by id; unknown and out-of-scope ids are the same 404. (A malformed id is
     no path of this API: the route takes UUIDs only, so it is a 404 like any unknown path.)"""
-    _, data = _read_rows(list_rows, limit=1, with_total=False, **{id_param: resource_id})
+    _, data = _read_rows(
+        listing.list_rows, limit=1, with_total=False, **{f"{listing.one}_id": row_id}
+    )
     if not data:
-        raise NotFound(f"No such {name}.")
-    return schema.dump(data[0])
+        raise NotFound(f"No such {listing.one}.")
+    return listing.detail.dump(data[0])
 
 
 @bp.get("/sessions/recent", provide_automatic_options=False)
 def recent_sessions():
     """The newest sessions, ?limit (default 10, at most 50), filtered."""
-    return _recent(sessions.list_sessions, RECENT_SESSION_PARAMS, SESSION_ROWS)
+    return _recent(SESSIONS)
 
 
 @bp.get("/sessions", provide_automatic_options=False)
 def list_sessions():
     """Sessions page by page (?page&pageSize), by ?cursor, or exported whole; filtered."""
-    return _listed(
-        "sessions",
-        sessions.list_sessions,
-        SESSION_LIST_PARAMS,
-        SESSION_PAGE,
-        SESSION_CURSOR_PAGE,
-        SessionRow,
-    )
+    return _listed(SESSIONS)
 
 
 @bp.get("/sessions/<uuid:session_id>", provide_automatic_options=False)
 def get_session(session_id):
     """One session by id."""
-    return _single(sessions.list_sessions, "session_id", session_id, SESSION_ROW, "session")
+    return _single(SESSIONS, session_id)
 
 
 @bp.get("/uploads/recent", provide_automatic_options=False)
 def recent_uploads():
     """The newest uploads, ?limit (default 10, at most 50), filtered."""
-    return _recent(uploads.list_uploads, RECENT_UPLOAD_PARAMS, UPLOAD_ROWS)
+    return _recent(UPLOADS)
 
 
 @bp.get("/uploads", provide_automatic_options=False)
 def list_uploads():
     """Uploads page by page (?page&pageSize), by ?cursor, or exported whole; filtered."""
-    return _listed(
-        "uploads",
-        uploads.list_uploads,
-        UPLOAD_LIST_PARAMS,
-        UPLOAD_PAGE,
-        UPLOAD_CURSOR_PAGE,
-        UploadRow,
-    )
+    return _listed(UPLOADS)
 
 
 @bp.get("/uploads/<uuid:upload_id>", provide_automatic_options=False)
 def get_upload(upload_id):
     """One upload by id, with its deliveries."""
-    return _single(uploads.list_uploads, "upload_id", upload_id, UPLOAD_DETAIL, "upload")
+    return _single(UPLOADS, upload_id)
 
 
 @bp.get("/stats", provide_automatic_options=False)

@@ -10,6 +10,8 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from schemas.vocabulary import SOURCES
+
 DEMO_USER_ID = "0a1d0000-0000-4000-8000-000000000001"  # Ada: owns Acme, member of Globex
 DEMO_API_KEY = "aptr_demo_acme_0123456789abcdefghijklmnopqrstuv"  # Acme's key; demo only
 
@@ -26,17 +28,6 @@ PROJECTS = [
     ("0b1d0000-0000-4000-8000-000000000003", "Initech Claims", 3, []),
 ]
 DESTINATION_TYPES = ["webhook", "s3", "google_drive", "dropbox", "azure_blob"]
-SOURCES = [
-    "camera",
-    "gallery",
-    "url",
-    "google_drive",
-    "google_photos",
-    "dropbox",
-    "onedrive",
-    "box",
-    "instagram",
-]
 TAGS = ["wedding", "insurance", "event", "kyc", "real-estate", "team"]
 MIME_TYPES = [
     ("jpg", "image/jpeg"),
@@ -65,40 +56,27 @@ def _uuid(rng):
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
+# (project index, key, name, age in months, and when it was revoked or expired if it was)
+API_KEYS = [
+    (0, DEMO_API_KEY, "demo", 3, {}),
+    (0, "aptr_demo_revoked_key_not_usable_0000000000", "old ci", 5, {"revokedAt": 1}),
+    (1, "aptr_demo_expired_key_not_usable_0000000000", "trial", 4, {"expiresAt": 2}),
+    (2, "aptr_demo_initech_key_0000000000000000000000", "claims app", 2, {}),
+]
+
+
 def _api_keys(now):
-    acme, globex, initech = (p[0] for p in PROJECTS)
     month = timedelta(days=30)
     return [
         {
-            "id": "0c1d0000-0000-4000-8000-000000000001",
-            "projectId": acme,
-            "key": DEMO_API_KEY,
-            "name": "demo",
-            "createdAt": _iso(now - 3 * month),
-        },
-        {
-            "id": "0c1d0000-0000-4000-8000-000000000002",
-            "projectId": acme,
-            "key": "aptr_demo_revoked_key_not_usable_0000000000",
-            "name": "old ci",
-            "createdAt": _iso(now - 5 * month),
-            "revokedAt": _iso(now - month),
-        },
-        {
-            "id": "0c1d0000-0000-4000-8000-000000000003",
-            "projectId": globex,
-            "key": "aptr_demo_expired_key_not_usable_0000000000",
-            "name": "trial",
-            "createdAt": _iso(now - 4 * month),
-            "expiresAt": _iso(now - 2 * month),
-        },
-        {
-            "id": "0c1d0000-0000-4000-8000-000000000004",
-            "projectId": initech,
-            "key": "aptr_demo_initech_key_0000000000000000000000",
-            "name": "claims app",
-            "createdAt": _iso(now - 2 * month),
-        },
+            "id": f"0c1d0000-0000-4000-8000-{n:012d}",
+            "projectId": PROJECTS[project][0],
+            "key": key,
+            "name": name,
+            "createdAt": _iso(now - age * month),
+            **{field: _iso(now - ago * month) for field, ago in ended.items()},
+        }
+        for n, (project, key, name, age, ended) in enumerate(API_KEYS, start=1)
     ]
 
 

@@ -5,6 +5,9 @@ Served without credentials at GET /api/v1/openapi.json (built once per app), and
 at GET /api/v1/docs with Swagger UI's assets from the swagger-ui-bundle package (no CDN).
 """
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
@@ -20,20 +23,11 @@ from schemas.params import (
     CountingNumber,
     Moment,
     ProjectId,
-    RecentSessionParams,
-    RecentUploadParams,
-    SessionListParams,
-    UploadListParams,
 )
 from schemas.rows import (
     ApiKey,
-    SessionRow,
     Stats,
     Timestamp,
-    UploadDetail,
-    UploadRow,
-    cursor_page_of,
-    page_of,
 )
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
@@ -125,67 +119,70 @@ def _path_id(name, what):
     }
 
 
-# (view, summary, query parameters schema, answer schema(s), secured, options)
+class Operation(NamedTuple):
+    """One documented GET: its view, summary, answer schema (or shapes told apart by their
+    fields), query parameters schema, and what else it may answer."""
+
+    view: Callable
+    summary: str
+    response: object
+    params: type[Schema] | None = None
+    secured: bool = True
+    errors: tuple = ()
+    exports: bool = False
+    path: dict | None = None
+
+
+def _listing_operations(listing, recent, pages, single, single_summary):
+    """A listed resource's three operations: its newest rows, its pages, one row by id."""
+    return [
+        Operation(
+            recent,
+            f"Newest {listing.name}, filtered",
+            listing.rows,
+            type(listing.recent_params),
+            errors=(404,),
+        ),
+        Operation(
+            pages,
+            f"{listing.name.capitalize()} page by page, by cursor, or exported",
+            [type(listing.page), type(listing.cursor_page)],
+            type(listing.list_params),
+            errors=(404,),
+            exports=True,
+        ),
+        Operation(
+            single,
+            single_summary,
+            type(listing.detail),
+            errors=(404,),
+            path=_path_id(f"{listing.one}_id", listing.one),
+        ),
+    ]
+
+
 OPERATIONS = [
-    (
-        api.recent_sessions,
-        "Newest sessions, filtered",
-        RecentSessionParams,
-        SessionRow(many=True),
-        True,
-        {"errors": [404]},
+    *_listing_operations(
+        api.SESSIONS, api.recent_sessions, api.list_sessions, api.get_session, "One session"
     ),
-    (
-        api.list_sessions,
-        "Sessions page by page, by cursor, or exported",
-        SessionListParams,
-        [page_of(SessionRow), cursor_page_of(SessionRow)],
-        True,
-        {"errors": [404], "exports": True},
-    ),
-    (
-        api.get_session,
-        "One session",
-        None,
-        SessionRow,
-        True,
-        {"errors": [404], "path": _path_id("session_id", "session")},
-    ),
-    (
+    *_listing_operations(
+        api.UPLOADS,
         api.recent_uploads,
-        "Newest uploads, filtered",
-        RecentUploadParams,
-        UploadRow(many=True),
-        True,
-        {"errors": [404]},
-    ),
-    (
         api.list_uploads,
-        "Uploads page by page, by cursor, or exported",
-        UploadListParams,
-        [page_of(UploadRow), cursor_page_of(UploadRow)],
-        True,
-        {"errors": [404], "exports": True},
-    ),
-    (
         api.get_upload,
         "One upload, with its deliveries",
-        None,
-        UploadDetail,
-        True,
-        {"errors": [404], "path": _path_id("upload_id", "upload")},
     ),
-    (api.project_stats, "Aggregate figures", None, Stats, True, {}),
-    (
+    Operation(api.project_stats, "Aggregate figures", Stats),
+    Operation(
         api.current_key,
         "The API key making the request (400 for a dashboard token)",
-        None,
         ApiKey,
-        True,
-        {"errors": [400]},
+        errors=(400,),
     ),
-    (health.healthz, "Liveness: the worker serves requests", None, Status, False, {}),
-    (health.readyz, "Readiness: database reachable and schema current", None, Status, False, {}),
+    Operation(health.healthz, "Liveness: the worker serves requests", Status, secured=False),
+    Operation(
+        health.readyz, "Readiness: database reachable and schema current", Status, secured=False
+    ),
 ]
 
 
@@ -195,15 +192,15 @@ def _answer(response):
     return response
 
 
-def _operation(summary, params, response, secured, options):
+def _operation(op):
     statuses = (
         [405, 500]
-        + ([400] if params else [])
-        + ([401, 503] if secured else [503])
-        + options.get("errors", [])
+        + ([400] if op.params else [])
+        + ([401, 503] if op.secured else [503])
+        + list(op.errors)
     )
-    content = {"application/json": {"schema": _answer(response)}}
-    if options.get("exports"):
+    content = {"application/json": {"schema": _answer(op.response)}}
+    if op.exports:
         content.update(
             {
                 media: {"schema": {"type": "string", "description": text}}
@@ -211,10 +208,10 @@ def _operation(summary, params, response, secured, options):
             }
         )
     operation = {
-        "summary": summary,
+        "summary": op.summary,
         "responses": {"200": {"description": "OK", "content": content}},
     }
-    if secured:
+    if op.secured:
         operation["responses"]["200"]["headers"] = CONDITIONAL_HEADERS
         operation["responses"]["304"] = NOT_MODIFIED
     for status in sorted(set(statuses)):
@@ -222,14 +219,78 @@ def _operation(summary, params, response, secured, options):
             "description": ERROR_STATUSES[status],
             "content": {"application/json": {"schema": "Error"}},
         }
-    operation["parameters"] = ([{"in": "query", "schema": params}] if params else []) + (
-        [options["path"]] if "path" in options else []
+    operation["parameters"] = ([{"in": "query", "schema": op.params}] if op.params else []) + (
+        [op.path] if op.path else []
     )
     if not operation["parameters"]:
         del operation["parameters"]
-    if not secured:
+    if not op.secured:
         operation["security"] = []
     return operation
+
+
+def _text(description, *media, schema=None):
+    """An answer with a body of one of these media types."""
+    body = {"schema": schema or {"type": "string"}}
+    return {"description": description, "content": dict.fromkeys(media, body)}
+
+
+def _error(description):
+    return _text(description, "application/json", schema="Error")
+
+
+def _public_operations():
+    """(view, operation) of the routes outside the API that need no credential."""
+    return [
+        (
+            metrics.scrape,
+            {
+                "summary": "Prometheus metrics, for allowed addresses only (METRICS_ALLOW)",
+                "responses": {
+                    "200": _text("Prometheus text format", "text/plain"),
+                    "404": _error("Not offered to this address (`not_found`)."),
+                },
+            },
+        ),
+        (
+            docs_page,
+            {
+                "summary": "This document, browsable (Swagger UI)",
+                "responses": {"200": _text("HTML page", "text/html"), "304": NOT_MODIFIED},
+            },
+        ),
+        (
+            docs_asset,
+            {
+                "summary": "Swagger UI's files",
+                "parameters": [
+                    {
+                        "in": "path",
+                        "name": "asset",
+                        "required": True,
+                        "schema": {"type": "string", "enum": list(DOCS_ASSETS)},
+                    }
+                ],
+                "responses": {
+                    "200": _text("CSS or JavaScript", "text/css", "text/javascript"),
+                    "304": NOT_MODIFIED,
+                    "404": _error("No such file (`not_found`)."),
+                },
+            },
+        ),
+        (
+            openapi_document,
+            {
+                "summary": "This document",
+                "responses": {
+                    "200": _text(
+                        "OpenAPI 3 document", "application/json", schema={"type": "object"}
+                    ),
+                    "304": NOT_MODIFIED,
+                },
+            },
+        ),
+    ]
 
 
 def build_spec(app):
@@ -254,100 +315,12 @@ def build_spec(app):
         spec.components.security_scheme(name, scheme)
     spec.components.schema("Error", schema=Error)
     with app.test_request_context():
-        for view, summary, params, response, secured, options in OPERATIONS:
-            for shape in response if isinstance(response, list) else []:
+        for op in OPERATIONS:
+            for shape in op.response if isinstance(op.response, list) else []:
                 spec.components.schema(shape.__name__, schema=shape)
-            spec.path(
-                view=view,
-                app=app,
-                operations={"get": _operation(summary, params, response, secured, options)},
-            )
-        spec.path(
-            view=metrics.scrape,
-            app=app,
-            operations={
-                "get": {
-                    "summary": "Prometheus metrics, for allowed addresses only (METRICS_ALLOW)",
-                    "security": [],
-                    "responses": {
-                        "200": {
-                            "description": "Prometheus text format",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        },
-                        "404": {
-                            "description": "Not offered to this address (`not_found`).",
-                            "content": {"application/json": {"schema": "Error"}},
-                        },
-                    },
-                }
-            },
-        )
-        spec.path(
-            view=docs_page,
-            app=app,
-            operations={
-                "get": {
-                    "summary": "This document, browsable (Swagger UI)",
-                    "security": [],
-                    "responses": {
-                        "200": {
-                            "description": "HTML page",
-                            "content": {"text/html": {"schema": {"type": "string"}}},
-                        },
-                        "304": NOT_MODIFIED,
-                    },
-                }
-            },
-        )
-        spec.path(
-            view=docs_asset,
-            app=app,
-            operations={
-                "get": {
-                    "summary": "Swagger UI's files",
-                    "security": [],
-                    "parameters": [
-                        {
-                            "in": "path",
-                            "name": "asset",
-                            "required": True,
-                            "schema": {"type": "string", "enum": list(DOCS_ASSETS)},
-                        }
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "CSS or JavaScript",
-                            "content": {
-                                "text/css": {"schema": {"type": "string"}},
-                                "text/javascript": {"schema": {"type": "string"}},
-                            },
-                        },
-                        "304": NOT_MODIFIED,
-                        "404": {
-                            "description": "No such file (`not_found`).",
-                            "content": {"application/json": {"schema": "Error"}},
-                        },
-                    },
-                }
-            },
-        )
-        spec.path(
-            view=openapi_document,
-            app=app,
-            operations={
-                "get": {
-                    "summary": "This document",
-                    "security": [],
-                    "responses": {
-                        "200": {
-                            "description": "OpenAPI 3 document",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        },
-                        "304": NOT_MODIFIED,
-                    },
-                }
-            },
-        )
+            spec.path(view=op.view, app=app, operations={"get": _operation(op)})
+        for view, operation in _public_operations():
+            spec.path(view=view, app=app, operations={"get": {**operation, "security": []}})
     document = spec.to_dict()
     for item in document["paths"].values():
         for parameter in item["get"].get("parameters", []):

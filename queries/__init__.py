@@ -112,6 +112,46 @@ def load_queries(filename, expected):
 
 
 _BEFORE_EVERY_ID = "00000000-0000-0000-0000-000000000000"
+# What every list statement takes besides its filters (sql/sessions.sql, sql/uploads.sql).
+_WALK_PARAMS = frozenset(
+    {"user_id", "key_hash", "limit", "offset", "with_total", "before_at", "before_id"}
+)
+
+
+class ListQuery:
+    """A list statement: rows in the caller's scope, newest first (createdAt, then id),
+    filtered (filters not given are None: not filtered). Every row also carries the
+    matching `total` (None unless `with_total`) and `project_visible` (False when a
+    `project_id` filter names a project out of scope); a page past the end is a single row
+    whose `id` is None."""
+
+    def __init__(self, filename, name, filters):
+        self.filters = frozenset(filters)
+        self.query = load_queries(filename, {name: _WALK_PARAMS | self.filters})[name]
+
+    def __call__(
+        self,
+        conn,
+        user_id,
+        key_hash,
+        limit,
+        offset=0,
+        *,
+        created_to=None,
+        after=None,
+        with_total=True,
+        **filters,
+    ):
+        """Start the statement for `limit` rows from `offset`, created before `created_to`
+        and, in a cursor walk, after the position `after` (created_at, id); return the
+        cursor. Raises TypeError for a filter the statement does not take."""
+        before_at, before_id = list_bounds(created_to, after)
+        walk = {"limit": limit, "offset": offset, "with_total": with_total}
+        bounds = {"before_at": before_at, "before_id": before_id}
+        scope = {"user_id": user_id, "key_hash": key_hash}
+        return self.query.execute(
+            conn, **scope, **walk, **bounds, **(dict.fromkeys(self.filters) | filters)
+        )
 
 
 def list_bounds(created_to=None, after=None):

@@ -4,19 +4,8 @@ from datetime import UTC
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-SOURCES = (
-    "camera",
-    "gallery",
-    "url",
-    "google_drive",
-    "google_photos",
-    "dropbox",
-    "onedrive",
-    "box",
-    "instagram",
-)
-SESSION_STATUSES = ("pending", "active", "expired", "completed", "failed")
-DELIVERY_STATUSES = ("pending", "sent", "failed")
+from schemas.vocabulary import DELIVERY_STATUSES, SESSION_STATUSES, SOURCES
+
 MAX_BIGINT = 2**63 - 1
 
 

@@ -8,7 +8,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
 from marshmallow.validate import OneOf
 
 from errors import InvalidParameter
-from schemas.rows import SESSION_STATUSES, SOURCES, UPLOAD_STATUSES
+from schemas.vocabulary import SESSION_STATUSES, SOURCES, UPLOAD_STATUSES
 
 MAX_PAGE = 2_147_483_647
 UUID_TEXT = re.compile(

@@ -9,6 +9,8 @@ from datetime import UTC
 
 from marshmallow import Schema, fields
 
+from schemas.vocabulary import DELIVERY_STATUSES, SESSION_STATUSES, SOURCES, UPLOAD_STATUSES
+
 
 class Timestamp(fields.Field):
     """ISO 8601 in UTC with exactly three fractional digits, truncated: 2026-11-28T16:49:47.123Z."""
@@ -36,22 +38,6 @@ class RowSchema(Schema):
 
     def get_attribute(self, obj, attr, default):
         return obj.get(attr, default)
-
-
-SESSION_STATUSES = ["pending", "active", "expired", "completed", "failed"]
-UPLOAD_STATUSES = ["stored_only", "delivered", "pending", "failed", "partial"]
-DELIVERY_STATUSES = ["pending", "sent", "failed"]
-SOURCES = [
-    "camera",
-    "gallery",
-    "url",
-    "google_drive",
-    "google_photos",
-    "dropbox",
-    "onedrive",
-    "box",
-    "instagram",
-]
 
 
 class SessionRow(RowSchema):

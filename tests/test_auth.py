@@ -17,14 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from app import create_app
 from tests.builders import NOW, World, new_id
 from tests.conftest import TEST_SECRET, bearer, make_token
+from tests.spec import ENDPOINTS
 
-ENDPOINTS = [
-    "/api/v1/sessions/recent",
-    "/api/v1/sessions",
-    "/api/v1/uploads/recent",
-    "/api/v1/uploads",
-    "/api/v1/stats",
-]
 PATH = "/api/v1/sessions/recent"
 ISSUER, AUDIENCE = "https://apertur.test", "dashboard"
 

@@ -22,18 +22,12 @@ from queries.migrations import API_ROLE, apply_migrations
 from tests.builders import NOW, World
 from tests.conftest import TEST_SECRET, bearer, make_token
 from tests.servers import REPO, running_gunicorn
+from tests.spec import ENDPOINTS
 
 WORKERS = 2
 # The default DB_POOL_TIMEOUT_SECONDS is 3 s: a 503 must come well before a client gives up.
 UNAVAILABLE_WITHIN = 5.0
 RECOVERY_WITHIN = 10.0
-ENDPOINTS = [
-    "/api/v1/sessions/recent",
-    "/api/v1/sessions",
-    "/api/v1/uploads/recent",
-    "/api/v1/uploads",
-    "/api/v1/stats",
-]
 API_TABLES = [
     "users",
     "projects",

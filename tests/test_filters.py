@@ -10,6 +10,7 @@ import pytest
 
 from tests.builders import NOW, World
 from tests.conftest import ensure_loaded, make_token, ordered
+from tests.spec import SOURCES
 
 UTC = UTC
 # Each list with parameters large enough for a whole scope (the recent lists stop at 50).
@@ -25,17 +26,6 @@ ENDPOINTS = [
     ("sessions", "recent"),
     ("uploads", "paged"),
     ("uploads", "recent"),
-]
-SOURCES = [
-    "camera",
-    "gallery",
-    "url",
-    "google_drive",
-    "google_photos",
-    "dropbox",
-    "onedrive",
-    "box",
-    "instagram",
 ]
 UNKNOWN_PROJECT = "0f0f0f0f-1234-4abc-8def-0123456789ab"
 

@@ -13,6 +13,7 @@ import requests
 from tests.builders import NOW
 from tests.conftest import bearer, make_token, ordered
 from tests.servers import running_gunicorn
+from tests.spec import ENDPOINTS
 
 
 @pytest.fixture(scope="module")
@@ -134,15 +135,6 @@ def expected(ids):
             else [],
         },
     }
-
-
-ENDPOINTS = [
-    "/api/v1/sessions/recent",
-    "/api/v1/sessions",
-    "/api/v1/uploads/recent",
-    "/api/v1/uploads",
-    "/api/v1/stats",
-]
 
 
 @pytest.mark.parametrize("credential", ["jwt", "key"])

@@ -20,14 +20,8 @@ from app import create_app
 from tests.builders import NOW, World, new_id
 from tests.conftest import TEST_SECRET, bearer, make_token
 from tests.servers import running_gunicorn
+from tests.spec import ENDPOINTS
 
-ENDPOINTS = [
-    "/api/v1/sessions/recent",
-    "/api/v1/sessions",
-    "/api/v1/uploads/recent",
-    "/api/v1/uploads",
-    "/api/v1/stats",
-]
 PATH = "/api/v1/sessions"
 # An unreachable server whose URL carries a password: neither may ever reach a client or a log.
 DSN_PASSWORD = "dsn-password-Zq81xWv"

@@ -31,6 +31,7 @@ from hypothesis.stateful import (
 import database
 from fixture import load_fixture
 from tests.conftest import bearer, make_token, ordered
+from tests.spec import DELIVERY_STATUSES, SESSION_STATUSES, SOURCES, UPLOAD_STATUSES
 
 # Children first, so every DELETE is free of foreign-key trouble.
 TABLES = (
@@ -50,20 +51,6 @@ STATS, CURRENT_KEY = "/api/v1/stats", "/api/v1/keys/current"
 ENDPOINTS = (RECENT[SESSIONS], SESSIONS, RECENT[UPLOADS], UPLOADS, STATS, CURRENT_KEY)
 # A project, session and upload id that no world ever holds (Ids never draws it).
 NOWHERE = "00000000-0000-4000-8000-000000000000"
-SOURCES = (
-    "camera",
-    "gallery",
-    "url",
-    "google_drive",
-    "google_photos",
-    "dropbox",
-    "onedrive",
-    "box",
-    "instagram",
-)
-SESSION_STATUSES = ("pending", "active", "expired", "completed", "failed")
-UPLOAD_STATUSES = ("stored_only", "delivered", "pending", "failed", "partial")
-DELIVERY_STATUSES = ("pending", "sent", "failed")
 # Code-point order differs from any locale's here: "_" < "a"... and "9" < "_" < "x".
 DESTINATION_TYPES = ("a", "b_x", "bx", "b9", "webhook", "s3")
 # Repeated names force the id tie-break; case and accents separate "C" from a locale.

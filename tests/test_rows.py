@@ -10,23 +10,13 @@ from fixture import load_fixture
 from tests.builders import NOW, World
 from tests.conftest import bearer, empty_tables, make_token
 from tests.rowmodel import SESSION_FIELDS, UPLOAD_FIELDS
+from tests.spec import SOURCES
 
 SESSION_PATHS = ["/api/v1/sessions/recent?limit=50", "/api/v1/sessions?pageSize=100"]
 UPLOAD_PATHS = ["/api/v1/uploads/recent?limit=50", "/api/v1/uploads?pageSize=100"]
 
 PAGE_FIELDS = ["data", "total", "page", "pageSize", "totalPages"]
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
-SOURCES = [
-    "camera",
-    "gallery",
-    "url",
-    "google_drive",
-    "google_photos",
-    "dropbox",
-    "onedrive",
-    "box",
-    "instagram",
-]
 
 
 @pytest.fixture(params=SESSION_PATHS, ids=["recent", "paged"])
