@@ -2,24 +2,37 @@
 
 from dataclasses import dataclass, field
 
-from flask import Blueprint, g, request
+from flask import Blueprint, current_app, g, request
 from marshmallow import Schema
 
+import buckets
 import cursors
 import exports
+import usage
 from auth import confirm_caller, read_in_scope, require_caller
 from database import release_request_connection
 from errors import InvalidParameter, NotFound
-from queries import ListQuery, callers, sessions, stats, uploads
+from queries import ListQuery, callers, series, sessions, stats, uploads
 from schemas.params import (
     RecentSessionParams,
     RecentUploadParams,
+    SeriesParams,
     SessionListParams,
+    StatsParams,
     UploadListParams,
     filters_of,
     load_params,
 )
-from schemas.rows import ApiKey, SessionRow, Stats, UploadDetail, UploadRow, cursor_page_of, page_of
+from schemas.rows import (
+    ApiKey,
+    Series,
+    SessionRow,
+    Stats,
+    UploadDetail,
+    UploadRow,
+    cursor_page_of,
+    page_of,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(require_caller)
@@ -68,6 +81,9 @@ UPLOADS = Listing(
 )
 API_KEY = ApiKey()
 STATS = Stats()
+STATS_PARAMS = StatsParams()
+SERIES = Series()
+SERIES_PARAMS = SeriesParams()
 
 
 @bp.after_request
@@ -231,8 +247,57 @@ def get_upload(upload_id):
 
 @bp.get("/stats", provide_automatic_options=False)
 def project_stats():
-    """Aggregate figures over every project in scope."""
-    return STATS.dump(read_in_scope(stats.project_stats)[0])
+    """Aggregate figures over every project in scope, or ?projectId's."""
+    params = _params(STATS_PARAMS)
+    [row] = read_in_scope(stats.project_stats, project_id=params.get("project_id"))
+    if not row["project_visible"]:
+        raise NotFound("No such project.")
+    return STATS.dump(row)
+
+
+@bp.get("/stats/series", provide_automatic_options=False)
+def usage_series():
+    """Usage over time: figures per local day, week or month, in groups."""
+    params = _params(SERIES_PARAMS)
+    try:
+        starts = buckets.bucket_starts(
+            params["interval"],
+            buckets.zone(params["timezone"]),
+            params.get("created_from"),
+            params.get("created_to"),
+        )
+    except buckets.RangeError as error:
+        confirm_caller()  # 401 comes first
+        raise InvalidParameter(f"Invalid parameter '{error.parameter}': {error}.") from None
+    grouping = usage.GROUPINGS[params.get("group_by")]
+    grains = buckets.GRAINS if grouping.dimension == "" else buckets.GROUP_GRAINS
+    reading = buckets.reading(starts, grains)
+    rows = read_in_scope(
+        series.usage_series,
+        project_id=params.get("project_id"),
+        dimension=grouping.dimension,
+        by_project=grouping.by_project,
+        reading=reading,
+    )
+    if "project_id" in params and not any(row["kind"] == "project" for row in rows):
+        raise NotFound("No such project.")
+    answer = SERIES.dump(
+        {
+            "interval": params["interval"],
+            "timezone": params["timezone"],
+            "start": starts[0],
+            "end": starts[-1],
+            "intervals": starts[:-1],
+            "groups": grouping.groups(rows, reading, len(starts) - 1),
+        }
+    )
+    if params.get("format") == "csv":
+        response = current_app.response_class(
+            usage.as_csv(answer, grouping), content_type="text/csv; charset=utf-8"
+        )
+        response.headers["Content-Disposition"] = 'attachment; filename="series.csv"'
+        return response
+    return answer
 
 
 @bp.get("/keys/current", provide_automatic_options=False)

@@ -1,6 +1,8 @@
 """Application factory: settings, JWT verification, JSON on orjson, logs and metrics, CORS
 and proxies, the blueprints (API, health, OpenAPI, metrics), commands, the pool."""
 
+import json
+
 import orjson
 from flask import Flask, request
 from flask.json.provider import JSONProvider
@@ -23,10 +25,14 @@ from health import bp as health_blueprint
 
 
 class OrjsonProvider(JSONProvider):
-    """Flask's JSON on orjson: compact, keys in the order the schemas give them."""
+    """Flask's JSON on orjson: compact, keys in the order the schemas give them. Integers
+    past 64 bits (a series' bytes can sum past 2^63) go through the standard library."""
 
     def dumps(self, obj, **kwargs):
-        return orjson.dumps(obj).decode()
+        try:
+            return orjson.dumps(obj).decode()
+        except orjson.JSONEncodeError:
+            return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
     def loads(self, s, **kwargs):
         return orjson.loads(s)

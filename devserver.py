@@ -43,11 +43,14 @@ def main():
         os.environ["DATABASE_URL"] = embedded_postgres.start(embedded_postgres.DEV_DATA_DIR)
     prepare_database(os.environ["DATABASE_URL"])
     base = f"http://{BIND}/api/v1"
+    token = demo_token()
     print(
         "\nApertur Project Data API on demo data. Try:\n"
-        f"  curl -s {base}/stats -H 'Authorization: Bearer {demo_token()}'\n"
+        f"  curl -s {base}/stats -H 'Authorization: Bearer {token}'\n"
         f"  curl -s '{base}/uploads/recent?limit=5' "
-        f"-H 'Authorization: Bearer {demo.DEMO_API_KEY}'\n",
+        f"-H 'Authorization: Bearer {demo.DEMO_API_KEY}'\n"
+        f"  curl -s '{base}/stats/series?interval=week&timezone=Europe/Berlin&groupBy=status' "
+        f"-H 'Authorization: Bearer {token}'\n",
         flush=True,
     )
     gunicorn = Path(sys.executable).with_name("gunicorn")

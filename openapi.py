@@ -23,9 +23,13 @@ from schemas.params import (
     CountingNumber,
     Moment,
     ProjectId,
+    SeriesParams,
+    StatsParams,
+    Zone,
 )
 from schemas.rows import (
     ApiKey,
+    Series,
     Stats,
     Timestamp,
 )
@@ -129,7 +133,7 @@ class Operation(NamedTuple):
     params: type[Schema] | None = None
     secured: bool = True
     errors: tuple = ()
-    exports: bool = False
+    media: dict | None = None  # other media types it answers in, with what they hold
     path: dict | None = None
 
 
@@ -149,7 +153,7 @@ def _listing_operations(listing, recent, pages, single, single_summary):
             [type(listing.page), type(listing.cursor_page)],
             type(listing.list_params),
             errors=(404,),
-            exports=True,
+            media=EXPORTS,
         ),
         Operation(
             single,
@@ -172,7 +176,18 @@ OPERATIONS = [
         api.get_upload,
         "One upload, with its deliveries",
     ),
-    Operation(api.project_stats, "Aggregate figures", Stats),
+    Operation(api.project_stats, "Aggregate figures", Stats, StatsParams, errors=(404,)),
+    Operation(
+        api.usage_series,
+        "Usage over time, in local days, weeks or months, grouped",
+        Series,
+        SeriesParams,
+        errors=(404,),
+        media={
+            "text/csv": "The same numbers as long-form CSV (RFC 4180, with a header): "
+            "start, the group's keys, then the metrics; a line per group and bucket."
+        },
+    ),
     Operation(
         api.current_key,
         "The API key making the request (400 for a dashboard token)",
@@ -200,13 +215,8 @@ def _operation(op):
         + list(op.errors)
     )
     content = {"application/json": {"schema": _answer(op.response)}}
-    if op.exports:
-        content.update(
-            {
-                media: {"schema": {"type": "string", "description": text}}
-                for media, text in EXPORTS.items()
-            }
-        )
+    for media, text in (op.media or {}).items():
+        content[media] = {"schema": {"type": "string", "description": text}}
     operation = {
         "summary": op.summary,
         "responses": {"200": {"description": "OK", "content": content}},
@@ -308,7 +318,7 @@ def build_spec(app):
         security=[{"dashboardJwt": []}, {"apiKey": []}],
     )
     marshmallow.map_to_openapi_type(CountingNumber, "integer", None)
-    for documented_by_metadata in (Choices, Moment, ProjectId):
+    for documented_by_metadata in (Choices, Moment, ProjectId, Zone):
         marshmallow.map_to_openapi_type(documented_by_metadata, "string", None)
     marshmallow.map_to_openapi_type(Timestamp, "string", "date-time")
     for name, scheme in SECURITY_SCHEMES.items():

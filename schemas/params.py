@@ -7,6 +7,7 @@ from datetime import datetime
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
 from marshmallow.validate import OneOf
 
+from buckets import INTERVALS, zone_names
 from errors import InvalidParameter
 from schemas.vocabulary import SESSION_STATUSES, SOURCES, UPLOAD_STATUSES
 
@@ -16,6 +17,8 @@ UUID_TEXT = re.compile(
 )
 DESTINATION_TYPE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 EXPORT_FORMATS = ("json", "csv", "ndjson")
+GROUPINGS = ("project", "status", "source", "destinationType")
+ZONE_NAMES = frozenset(zone_names())  # read from the zone database once
 _SPACED_OFFSET = re.compile(r"^(.*[0-9]) ([0-9]{2}(?::?[0-9]{2})?)$")
 _DIGITS = re.compile(r"[0-9]+")
 # Longer digit strings are past every bound; they are clamped or refused without int().
@@ -116,13 +119,12 @@ class ProjectId(fields.Field):
 class Moment(fields.Field):
     """An ISO 8601 date and time with a UTC offset (`Z` or `+hh:mm`)."""
 
-    def __init__(self, bound, **kwargs):
+    def __init__(self, meaning, **kwargs):
         super().__init__(
             metadata={
                 "type": "string",
                 "format": "date-time",
-                "description": f"createdAt {bound}: ISO 8601 with an "
-                "offset, e.g. 2026-11-01T00:00:00Z.",
+                "description": f"{meaning}: ISO 8601 with an offset, e.g. 2026-11-01T00:00:00Z.",
             },
             **kwargs,
         )
@@ -139,6 +141,17 @@ class Moment(fields.Field):
                 "must be an ISO 8601 date and time with an offset, e.g. 2026-11-01T00:00:00Z"
             )
         return moment
+
+
+class Zone(fields.String):
+    """An IANA time zone name, exactly as the zone database spells it."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value not in ZONE_NAMES:
+            raise ValidationError(
+                f"{value[:40]!r} is not an IANA time zone name (e.g. Europe/Berlin)"
+            )
+        return value
 
 
 class Tag(fields.String):
@@ -208,8 +221,8 @@ class SessionFilters(QueryParams):
         },
     )
     tag = Tag(metadata={"description": "Only sessions with this tag.", "pattern": "^[^\\x00]*$"})
-    created_from = Moment("from, inclusive", data_key="from")
-    created_to = Moment("before, exclusive", data_key="to")
+    created_from = Moment("createdAt from, inclusive", data_key="from")
+    created_to = Moment("createdAt before, exclusive", data_key="to")
 
 
 class UploadFilters(QueryParams):
@@ -226,8 +239,8 @@ class UploadFilters(QueryParams):
             "delivery to any of them."
         },
     )
-    created_from = Moment("from, inclusive", data_key="from")
-    created_to = Moment("before, exclusive", data_key="to")
+    created_from = Moment("createdAt from, inclusive", data_key="from")
+    created_to = Moment("createdAt before, exclusive", data_key="to")
 
 
 class Walk(QueryParams):
@@ -263,6 +276,52 @@ class RecentUploadParams(LimitParams, UploadFilters):
 
 class UploadListParams(PageParams, UploadFilters, Walk):
     """?page&pageSize, the upload filters, cursor and format."""
+
+
+class StatsParams(QueryParams):
+    """?projectId narrows the stats to one project."""
+
+    project_id = ProjectId(data_key="projectId")
+
+
+class SeriesParams(QueryParams):
+    """What a usage series counts: its buckets, its range, its project and its groups."""
+
+    interval = fields.String(
+        load_default="day",
+        validate=OneOf(INTERVALS, error="must be day, week or month"),
+        metadata={"description": "Bucket size: local days, ISO weeks (from Monday) or months."},
+    )
+    timezone = Zone(
+        load_default="UTC",
+        metadata={
+            "description": "The IANA zone the buckets are local to, e.g. Europe/Berlin.",
+            "enum": sorted(ZONE_NAMES),
+        },
+    )
+    created_from = Moment(
+        "The series starts with the bucket that holds this instant (without it: 30 days, 12 "
+        "weeks or 12 months of buckets before the end)",
+        data_key="from",
+    )
+    created_to = Moment(
+        "The series ends at the first bucket boundary at or after this instant (without it: "
+        "the end of the bucket holding now)",
+        data_key="to",
+    )
+    project_id = ProjectId(data_key="projectId")
+    group_by = fields.String(
+        data_key="groupBy",
+        validate=OneOf(GROUPINGS, error="must be project, status, source or destinationType"),
+        metadata={
+            "description": "One group per project, upload status, source or "
+            "destination type; without it, one group of everything."
+        },
+    )
+    format = fields.String(
+        validate=OneOf(("json", "csv"), error="must be json or csv"),
+        metadata={"description": "csv answers the same numbers as long-form CSV."},
+    )
 
 
 FILTER_NAMES = (

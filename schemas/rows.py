@@ -9,6 +9,7 @@ from datetime import UTC
 
 from marshmallow import Schema, fields
 
+from buckets import INTERVALS
 from schemas.vocabulary import DELIVERY_STATUSES, SESSION_STATUSES, SOURCES, UPLOAD_STATUSES
 
 
@@ -134,6 +135,47 @@ class Stats(RowSchema):
     totalProjects = fields.Integer(attribute="total_projects")
     activeKeys = fields.Integer(attribute="active_keys")
     topProjects = fields.List(fields.Nested(TopProject), attribute="top_projects")
+
+
+class SeriesGroup(Schema):
+    """One group of a series: what it is, its sums over the range, and per metric one
+    number per bucket (empty buckets are 0)."""
+
+    by = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={
+            "description": "{} for one group; projectId and projectName, status, "
+            "source or destinationType when grouped by them."
+        },
+    )
+    totals = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={
+            "description": "Per metric, the sum over all buckets. Metrics, in this "
+            "order: sessions (not for status or source groups), uploads and bytes "
+            "(not for destinationType), deliveriesSent, deliveriesFailed, "
+            "deliveriesPending."
+        },
+    )
+    series = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.Integer()),
+        metadata={"description": "Per metric, one number per interval."},
+    )
+
+
+class Series(Schema):
+    """Usage over time: the buckets as UTC instants, and the groups' figures."""
+
+    interval = fields.String(metadata={"enum": list(INTERVALS)})
+    timezone = fields.String()
+    start = Timestamp()
+    end = Timestamp()
+    intervals = fields.List(Timestamp(), metadata={"description": "Each bucket's start."})
+    # Built by usage.py, one number per bucket already.
+    groups = Preformatted(fields.Nested(SeriesGroup))
 
 
 def page_of(row_schema):

@@ -110,11 +110,15 @@ FROM gen_uploads u
 ORDER BY u.id;
 
 -- Mostly sent, some failed, some still pending.
-INSERT INTO deliveries (upload_id, destination_id, session_id, project_id, status)
+-- With triggers off, the parents' copies (upload_created_at, destination_type) are written
+-- here, as deliveries_copy_parents would.
+INSERT INTO deliveries (upload_id, destination_id, session_id, project_id, status,
+                        upload_created_at, destination_type)
 SELECT upload_id, destination_id, session_id, project_id,
-       CASE WHEN r < 0.85 THEN 'sent' WHEN r < 0.93 THEN 'failed' ELSE 'pending' END
+       CASE WHEN r < 0.85 THEN 'sent' WHEN r < 0.93 THEN 'failed' ELSE 'pending' END,
+       upload_created_at, destination_type
 FROM (SELECT u.id AS upload_id, d.id AS destination_id, u.session_id, u.project_id,
-             random() AS r
+             u.created_at AS upload_created_at, d.type AS destination_type, random() AS r
       FROM gen_uploads u
       JOIN gen_destinations d ON d.session_id = u.session_id) AS pairs
 ORDER BY upload_id, destination_id;
@@ -134,8 +138,8 @@ $$;
 -- name: vacuum_world
 -- After a bulk load: planner statistics, and the visibility map index-only scans rely on.
 VACUUM (ANALYZE) users, projects, members, api_keys, upload_sessions, destinations, uploads,
-    deliveries, project_rollups, project_month_rollups, session_rollups, upload_rollups,
-    project_status_rollups, project_day_rollups, project_session_status_rollups;
+    deliveries, project_rollups, session_rollups, upload_rollups, project_status_rollups,
+    project_session_status_rollups, series_rollups;
 
 -- name: generated_callers
 -- Who to call the generated world as: the heavy and light users, and a key of the heavy user.

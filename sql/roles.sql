@@ -12,10 +12,8 @@ BEGIN
     GRANT USAGE ON SCHEMA public TO apertur_api;
     REVOKE ALL ON ALL TABLES IN SCHEMA public FROM apertur_api;
     REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM apertur_api;
-    GRANT SELECT ON users, projects, members, api_keys, upload_sessions, destinations, uploads,
-        deliveries, usable_api_keys, project_rollups, project_month_rollups, session_rollups, upload_rollups,
-        project_status_rollups, project_day_rollups, project_session_status_rollups,
-        schema_migrations TO apertur_api;
+    -- Every table and view of the schema: business rows, rollups, the migration ledger.
+    GRANT SELECT ON ALL TABLES IN SCHEMA public TO apertur_api;
 EXCEPTION WHEN insufficient_privilege THEN
     RAISE WARNING 'read-only role apertur_api not set up: %', SQLERRM;
 END

@@ -1,9 +1,11 @@
 -- name: project_stats
--- Aggregate figures over the caller's projects, from the rollups; the month is the current
--- UTC calendar month. Each project in scope costs a few index lookups (LATERAL, so the
+-- Aggregate figures over the caller's projects (only project_id, when given), from the
+-- rollups; the month is the current UTC calendar month. project_visible is false when
+-- project_id is out of scope. Each project in scope costs a few index lookups (LATERAL, so the
 -- plan stays on them whatever the scope's size), never a pass over every project.
 WITH scope AS MATERIALIZED (
     SELECT project_id FROM caller_projects(%(user_id)s, %(key_hash)s)
+    WHERE project_id = coalesce(%(project_id)s::uuid, project_id)
 ),
 per_project AS MATERIALIZED (
     SELECT s.project_id, r.sessions, r.uploads, r.uploads_delivered, r.sent, r.failed,
@@ -20,8 +22,9 @@ per_project AS MATERIALIZED (
     ) AS r
     CROSS JOIN LATERAL (
         SELECT coalesce(sum(m.sessions), 0) AS sessions_this_month
-        FROM project_month_rollups m
-        WHERE m.project_id = s.project_id AND m.month = utc_month(now())
+        FROM series_rollups m
+        WHERE m.project_id = s.project_id AND m.dimension = '' AND m.grain = 'month'
+          AND m.at = series_cell('month', now())
     ) AS m
     CROSS JOIN LATERAL (
         SELECT count(*) AS active_keys
@@ -49,6 +52,7 @@ top_projects AS (
     LIMIT 10
 )
 SELECT
+    t.projects > 0 OR %(project_id)s::uuid IS NULL AS project_visible,
     t.sessions_this_month,
     t.sessions AS sessions_total,
     t.uploads AS images_uploaded,

@@ -13,7 +13,7 @@ WITH scope AS MATERIALIZED (
 ),
 filters AS MATERIALIZED (
     -- The rollups count a project's uploads over all time (by status or not) and per UTC
-    -- day: a window's whole days run from days_from to days_to.
+    -- day (the series' day cells): a window's whole days run from days_from to days_to.
     SELECT %(created_from)s::timestamptz IS NULL AND %(before_at)s::timestamptz IS NULL
                AS all_time,
            %(sources)s::text[] IS NULL AND %(destination_types)s::text[] IS NULL AS every_row,
@@ -35,9 +35,10 @@ totals AS MATERIALIZED (
             WHEN (SELECT every_row AND days_from < days_to FROM filters)
                  AND %(statuses)s::text[] IS NULL THEN (
                 SELECT coalesce(sum(r.uploads), 0)::bigint FROM scope
-                JOIN project_day_rollups r ON r.project_id = scope.project_id
-                WHERE r.day >= utc_day((SELECT days_from FROM filters))
-                  AND r.day < utc_day((SELECT days_to FROM filters))
+                JOIN series_rollups r ON r.project_id = scope.project_id
+                WHERE r.dimension = '' AND r.grain = 'day' AND r.minute = 0
+                  AND r.at >= (SELECT days_from FROM filters)
+                  AND r.at < (SELECT days_to FROM filters)
             ) + (
                 -- The part-days at either end.
                 SELECT count(*) FROM scope

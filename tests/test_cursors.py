@@ -1,4 +1,4 @@
-"""Issue 6 part 2: cursor walks over /sessions and /uploads, checked against the model of
+"""Cursor walks over /sessions and /uploads, checked against the model of
 tests/test_filters.py: every row once, in order, at any page size, with the walk's filters,
 refusing cursors that were altered or belong to another list or caller, and stable while
 rows are inserted."""

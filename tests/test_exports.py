@@ -1,4 +1,4 @@
-"""Issue 6 part 5 over HTTP: whole lists streamed as CSV or NDJSON (every matching row,
+"""Exports over HTTP: whole lists streamed as CSV or NDJSON (every matching row,
 newest first, in batches of 100 inside the service), their negotiation and their errors,
 and one long export under real gunicorn outliving the worker timeout."""
 
@@ -539,12 +539,8 @@ WORKER_TIMEOUT = 2
 # ahead of the reader, so the worker is still writing for seconds past the timeout.
 READ_CHUNK = 16_384
 READ_PAUSE = 0.008
-# Triggers off while writing (as queries/generate.py does; the rollups' per-row triggers are
-# quadratic within one statement), then the rollups counted once. The ANALYZE matters: the
-# tables were just emptied, and with the statistics of a few hundred rows the rebuild's
-# join can take minutes.
+# Set-wise, a statement per table, so the rollup triggers count each statement in one pass.
 BULK_SQL = """
-SET LOCAL session_replication_role = replica;
 INSERT INTO users (id, email, name) VALUES (%(user)s, 'bulk@example.com', 'Bulk');
 INSERT INTO projects (id, name, owner_id, created_at)
     VALUES (%(project)s, 'Bulk', %(user)s, now() - interval '1 year');
@@ -571,8 +567,6 @@ INSERT INTO deliveries (upload_id, destination_id, session_id, project_id, statu
            ('00000000-0000-4000-8000-' || lpad(to_hex(g %% %(sessions)s + 1), 12, '0'))::uuid,
            %(project)s, CASE WHEN g %% 3 = 0 THEN 'failed' ELSE 'sent' END
     FROM generate_series(1, %(uploads)s) AS g;
-ANALYZE upload_sessions, destinations, uploads, deliveries;
-SELECT rebuild_rollups();
 """
 
 

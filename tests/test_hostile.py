@@ -22,9 +22,10 @@ UPLOADS_RECENT = "/api/v1/uploads/recent"
 SESSIONS = "/api/v1/sessions"
 UPLOADS = "/api/v1/uploads"
 STATS = "/api/v1/stats"
+SERIES = "/api/v1/stats/series"
 RECENT = {SESSIONS_RECENT: "sessions", UPLOADS_RECENT: "uploads"}
 PAGED = {SESSIONS: "sessions", UPLOADS: "uploads"}
-# Issue 6's filters and ways of walking are each endpoint's own too (tested in test_filters).
+# The filters and ways of walking are each endpoint's own too (tested in test_filters).
 SESSION_FILTERS = {"projectId", "status", "tag", "from", "to"}
 UPLOAD_FILTERS = {"projectId", "status", "source", "destinationType", "from", "to"}
 WALKS = {"cursor", "format"}
@@ -33,7 +34,8 @@ OWN_PARAMS = {
     UPLOADS_RECENT: {"limit"} | UPLOAD_FILTERS,
     SESSIONS: {"page", "pageSize"} | SESSION_FILTERS | WALKS,
     UPLOADS: {"page", "pageSize"} | UPLOAD_FILTERS | WALKS,
-    STATS: set(),
+    STATS: {"projectId"},
+    SERIES: {"interval", "timezone", "from", "to", "projectId", "groupBy", "format"},
 }
 PARAMETERS = [
     (SESSIONS_RECENT, "limit"),
@@ -386,7 +388,7 @@ def test_raw_percent_encoded_junk_is_200_or_400(call, path, pieces):
         assert response.status_code == 200
 
 
-# --- /stats reads no parameter at all ------------------------------------------------------
+# --- /stats reads projectId alone ---------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -398,15 +400,40 @@ def plain_stats(call):
 
 @HOSTILE
 @given(
-    pairs=st.lists(st.tuples(JUNK_NAMES, VALUES), max_size=5),
+    pairs=st.lists(
+        st.tuples(JUNK_NAMES, VALUES).filter(lambda p: p[0] not in OWN_PARAMS[STATS]), max_size=5
+    ),
     credential=st.sampled_from(["jwt", "key"]),
 )
 def test_stats_ignores_any_hostile_parameter(call, plain_stats, pairs, credential):
-    """Whatever the query string, /stats answers 200 with the same figures as without one."""
+    """Whatever else the query string holds, /stats answers 200 with the same figures as
+    without one (its one parameter, projectId, is tested with the other endpoints')."""
     response = call(STATS, query(pairs), credential)
     assert response.status_code == 200, response.data[:500]
     assert response.mimetype == "application/json"
     assert json.loads(response.data) == plain_stats
+
+
+# --- the series -------------------------------------------------------------------------
+
+
+@HOSTILE
+@given(
+    pairs=st.lists(
+        st.tuples(st.sampled_from(sorted(OWN_PARAMS[SERIES])), VALUES),
+        max_size=4,
+        unique_by=lambda pair: pair[0],
+    ),
+    extras=junk_extras(SERIES),
+)
+def test_series_answer_any_hostile_value_with_200_or_400(call, pairs, extras):
+    """Hostile zones, intervals, dates and groupings are a 400 naming the parameter (or, when
+    the value happens to be valid, an answer): never a crash or a trace."""
+    response = call(SERIES, query(pairs + extras))
+    if response.status_code == 200 and response.mimetype == "text/csv":
+        assert response.get_data(as_text=True).startswith("start,")
+    else:
+        assert_sane(response)
 
 
 # --- nothing was written -------------------------------------------------------------------

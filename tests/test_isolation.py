@@ -12,6 +12,8 @@ from tests.builders import NOW, World
 from tests.conftest import ensure_loaded, make_token
 
 MONTH_START = NOW.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+# Every month of a span that holds all the data below.
+SERIES = "/api/v1/stats/series?interval=month&from=2020-01-01T00:00:00Z&to=2040-01-01T00:00:00Z"
 # Limits large enough that every scope below fits on one page, so whole lists can be compared.
 ENDPOINTS = [
     "/api/v1/sessions/recent?limit=50",
@@ -19,6 +21,8 @@ ENDPOINTS = [
     "/api/v1/uploads/recent?limit=50",
     "/api/v1/uploads?pageSize=100",
     "/api/v1/stats",
+    f"{SERIES}&groupBy=project",
+    f"{SERIES}&groupBy=destinationType",
 ]
 DEFAULT_ENDPOINTS = [
     "/api/v1/sessions/recent",
@@ -314,6 +318,20 @@ def test_default_pages_count_only_the_scope(get, tenancy, caller):
 def test_stats_are_computed_over_the_scope_alone(get, tenancy, caller):
     credential, scope = tenancy.callers[caller]
     assert get("/api/v1/stats", credential).get_json() == expected_stats(tenancy, scope)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_series_count_the_scope_alone(get, tenancy, caller):
+    credential, scope = tenancy.callers[caller]
+    sessions, uploads = expected_sessions(tenancy, scope), expected_uploads(tenancy, scope)
+    [everything] = get(SERIES, credential).get_json()["groups"]
+    assert {k: everything["totals"][k] for k in ("sessions", "uploads", "deliveriesSent")} == {
+        "sessions": len(sessions),
+        "uploads": len(uploads),
+        "deliveriesSent": sum(u["destinationsDelivered"] for u in uploads),
+    }
+    by_project = get(f"{SERIES}&groupBy=project", credential).get_json()["groups"]
+    assert sorted(group["by"]["projectId"] for group in by_project) == sorted(scope)
 
 
 def test_the_scenario_discriminates():

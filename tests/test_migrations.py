@@ -124,7 +124,7 @@ def test_changed_routines_are_applied_again_and_pending_until_then(new_database)
     with database.connect(url, autocommit=True) as conn:
         apply_migrations(conn)
         load_fixture(conn, small_world())
-        conn.execute("DROP VIEW expected_project_day_rollups")  # as if an older text had none
+        conn.execute("DROP VIEW expected_series_rollups")  # as if an older text had none
         conn.execute("DELETE FROM schema_migrations WHERE version LIKE 'routines@%'")
         assert pending_migrations(conn) == [routines_version()]
         assert apply_migrations(conn) == [routines_version()]

@@ -8,6 +8,8 @@ often drawn from the loaded world (schemathesis dictionaries), so single rows, f
 exports answer with data rather than only with 404s and empty lists.
 """
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import schemathesis
 from apispec_webframeworks.flask import FlaskPlugin
@@ -39,6 +41,7 @@ SECURED = [
     "/api/v1/uploads",
     "/api/v1/uploads/{upload_id}",
     "/api/v1/stats",
+    "/api/v1/stats/series",
     "/api/v1/keys/current",
 ]
 OPEN = ["/healthz", "/readyz", DOCUMENT]
@@ -183,8 +186,8 @@ def test_parameters_say_their_defaults_bounds_and_clamping(document):
     }
     assert listed["pageSize"]["schema"]["default"] == 20
     assert "above 100 are treated as 100" in listed["pageSize"]["description"]
-    for path in ("/api/v1/stats", "/api/v1/keys/current"):
-        assert "parameters" not in document["paths"][path]["get"]
+    assert "parameters" not in document["paths"]["/api/v1/keys/current"]["get"]
+    assert list(parameters(document, "/api/v1/stats")) == ["projectId"]
 
 
 FILTERS = {
@@ -385,6 +388,29 @@ def with_a_real_cursor(client, credential, case):
     case.query["cursor"] = cursor or ""
 
 
+def with_a_valid_range(case):
+    """A series' range is a pair: `to` after `from`, at most 1,000 buckets, within the
+    calendar. The document cannot say so, so a generated pair that is not one becomes the
+    day after `from` (or the 30 days before 2026-12-01)."""
+    if case.path != "/api/v1/stats/series":
+        return
+    query = case.query or {}
+    ends = []
+    for name in ("from", "to"):
+        try:
+            ends.append(datetime.fromisoformat(query[name]) if query.get(name) else None)
+        except ValueError:
+            return  # not a date: refused as the document says
+    start, end = ends
+    plausible = all(e is None or 1900 < e.year < 2100 for e in ends)
+    # Without `to`, the range runs from `from` to now: long, unless `from` is recent.
+    end = end or (datetime.now(UTC) if start else None)
+    if plausible and (start is None or timedelta(0) < end - start < timedelta(days=300)):
+        return
+    base = start if start and 1900 < start.year < 2100 else datetime(2026, 11, 1, tzinfo=UTC)
+    query["from"], query["to"] = base.isoformat(), (base + timedelta(days=1)).isoformat()
+
+
 def describe(exc):
     """A failure as schemathesis words it (with the request that reproduces it)."""
     return f"{type(exc).__name__}: {exc}"[:3000]
@@ -423,6 +449,7 @@ def test_fuzzing_from_the_document_finds_no_fault(app, fuzzed_schema, credential
         def check(case):
             if mode is GenerationMode.POSITIVE:
                 with_a_real_cursor(client, credential, case)
+                with_a_valid_range(case)
             if refused_by_design:  # noqa: B023 (check runs within this iteration)
                 response = case.call()
                 case.validate_response(

@@ -1,4 +1,5 @@
-"""Property-based isolation (SPEC §3–§5 and issue 6): random worlds and callers against a model.
+"""Property-based isolation (SPEC §3–§5, filters, cursor walks, exports, single rows):
+random worlds and callers against a model.
 
 The model is plain Python over the generated world: it never asks the service's SQL.
 Every route is covered: the recent and paginated lists under every filter, cursor walks,
@@ -857,13 +858,26 @@ def caller_key(world, caller):
     return next(k for k in world.keys.values() if k.secret == caller[1])
 
 
+def expected_stats_response(world, scope, params, now):
+    """/stats reads projectId alone, as the lists do: narrowed to that project, or refused."""
+    try:
+        project = load_filters(UPLOADS, {"projectId": params.get("projectId", "")}).get("project")
+    except Refused:
+        return 400, "invalid_parameter"
+    if project is None:
+        return 200, expected_stats(world, scope, now)
+    if project not in scope:
+        return 404, "not_found"
+    return 200, expected_stats(world, {project}, now)
+
+
 def expected_response(world, caller, path, params, now):
     """(status, body) of a JSON request; for errors the body is just the error code."""
     scope = scope_of(world, caller, now)
     if scope is None:
         return 401, "unauthorized"
     if path == STATS:
-        return 200, expected_stats(world, scope, now)
+        return expected_stats_response(world, scope, params, now)
     if path == CURRENT_KEY:
         if caller[0] == "user":
             return 400, "invalid_parameter"
@@ -1198,7 +1212,7 @@ def test_every_caller_gets_exactly_the_model_on_every_endpoint(app, rw, world, d
             }
             for path in (RECENT[family], family):
                 check(client, world, caller, credential, path, params)
-        # The other endpoints read none of them.
+        # Stats read only the projectId among them; keys/current reads none.
         for path in (STATS, CURRENT_KEY):
             check(client, world, caller, credential, path, params)
 

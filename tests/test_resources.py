@@ -1,4 +1,4 @@
-"""Issue 6 parts 3, 4 and 6 over HTTP: single sessions and uploads by id, keys/current, and
+"""Over HTTP: single sessions and uploads by id, keys/current, and
 conditional GET (strong ETag of the body, 304 on If-None-Match) on every JSON answer."""
 
 import json
@@ -145,7 +145,7 @@ def assert_error(response, status, code):
     return {k: v for k, v in body.items() if k != "requestId"}
 
 
-# --- part 3: single sessions ----------------------------------------------------------------
+# --- single sessions -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("caller", ["owner", "member", "key"])
@@ -170,7 +170,7 @@ def test_single_session_is_its_list_row(get, tenant, caller):
     assert statuses[tenant.sessions["bare"]] == ("completed", None)
 
 
-# --- part 3: single uploads -----------------------------------------------------------------
+# --- single uploads ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("caller", ["owner", "key"])
@@ -231,7 +231,7 @@ def test_upload_without_deliveries_has_an_empty_list(get, tenant):
         ), name
 
 
-# --- part 3: 404, 401 and routing -----------------------------------------------------------
+# --- 404, 401 and routing ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("resource", ["sessions", "uploads"])
@@ -333,7 +333,7 @@ def test_wrong_method_on_a_single_resource_is_405(client, tenant, method):
         assert "GET" in response.headers["Allow"]
 
 
-# --- part 6: keys/current -------------------------------------------------------------------
+# --- keys/current --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["ci", "deploy", "scheduled", "beta"])
@@ -381,7 +381,7 @@ def test_keys_current_refuses_unusable_credentials(get, tenant):
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-# --- part 4: ETag and 304 -------------------------------------------------------------------
+# --- ETag and 304 --------------------------------------------------------------------------
 
 
 def etag_paths(t):
@@ -476,7 +476,7 @@ def test_errors_have_no_etag_and_are_never_304(get, tenant):
             assert response.get_json()["error"]
 
 
-# --- part 4 with changing data (these tests write, so they build their own world) -----------
+# --- ETag and 304 with changing data (these tests write, so they build their own world) ---
 
 
 @pytest.fixture

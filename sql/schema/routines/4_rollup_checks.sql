@@ -8,7 +8,7 @@ CREATE OR REPLACE VIEW expected_upload_rollups AS
 SELECT u.id AS upload_id, count(d.upload_id) AS deliveries,
        count(*) FILTER (WHERE d.status = 'sent') AS sent,
        count(*) FILTER (WHERE d.status = 'failed') AS failed,
-       u.project_id, u.created_at
+       u.project_id, u.created_at, u.size_bytes, u.source
 FROM uploads u LEFT JOIN deliveries d ON d.upload_id = u.id
 GROUP BY u.id;
 
@@ -40,13 +40,6 @@ LEFT JOIN (SELECT project_id, count(*) FILTER (WHERE status = 'sent') AS sent,
                   count(*) FILTER (WHERE status = 'failed') AS failed
            FROM deliveries GROUP BY 1) AS d ON d.project_id = p.id;
 
-CREATE OR REPLACE VIEW expected_project_month_rollups AS
-SELECT project_id, utc_month(created_at) AS month, count(*) AS sessions
-FROM upload_sessions GROUP BY 1, 2;
-
-CREATE OR REPLACE VIEW expected_project_day_rollups AS
-SELECT project_id, utc_day(created_at) AS day, count(*) AS uploads FROM uploads GROUP BY 1, 2;
-
 -- upload_rollups counted (which reconcile checks against the base tables in turn).
 CREATE OR REPLACE VIEW expected_project_status_rollups AS
 SELECT project_id, status, count(*) AS uploads FROM upload_rollups GROUP BY 1, 2;
@@ -54,12 +47,45 @@ SELECT project_id, status, count(*) AS uploads FROM upload_rollups GROUP BY 1, 2
 CREATE OR REPLACE VIEW expected_project_session_status_rollups AS
 SELECT project_id, status, count(*) AS sessions FROM upload_sessions GROUP BY 1, 2;
 
--- Every rollup, in the order a rebuild refills them (project_status_rollups counts
--- upload_rollups), and the base tables they count.
+-- Sessions, uploads (from their rollup rows, which reconcile checks in turn) and
+-- deliveries by type (by their upload's createdAt and their destination's type, not the
+-- copies they carry, so a wrong copy shows as drift), each in its finest cell first (every
+-- coarser cell holds whole finer ones), then in the cells of every grain its dimension
+-- keeps.
+CREATE OR REPLACE VIEW expected_series_rollups AS
+WITH changes AS (
+    SELECT (session_series(s, 1)).* FROM upload_sessions s
+    UNION ALL
+    SELECT (upload_series(r, 1)).* FROM upload_rollups r
+    UNION ALL
+    SELECT (delivery_series(u.project_id, t.type, u.created_at, d.status, 1)).*
+    FROM deliveries d
+    JOIN uploads u ON u.id = d.upload_id
+    JOIN destinations t ON t.id = d.destination_id
+),
+finest AS (
+    SELECT project_id, dimension, value,
+           series_cell((series_grains(dimension))[cardinality(series_grains(dimension))],
+                       moment) AS moment,
+           sum(sessions) AS sessions, sum(uploads) AS uploads, sum(bytes) AS bytes,
+           sum(sent) AS sent, sum(failed) AS failed, sum(pending) AS pending
+    FROM changes
+    GROUP BY 1, 2, 3, 4
+)
+SELECT f.project_id, f.dimension, f.value, g.grain,
+       series_minute(series_cell(g.grain, f.moment)) AS minute,
+       series_cell(g.grain, f.moment) AS at,
+       sum(f.sessions) AS sessions, sum(f.uploads) AS uploads, sum(f.bytes) AS bytes,
+       sum(f.sent) AS sent, sum(f.failed) AS failed, sum(f.pending) AS pending
+FROM finest f
+CROSS JOIN unnest(series_grains(f.dimension)) AS g(grain)
+GROUP BY 1, 2, 3, 4, 5, 6;
+
+-- Every rollup, in the order a rebuild refills them (project_status_rollups and
+-- series_rollups count upload_rollups), and the base tables they count.
 CREATE OR REPLACE FUNCTION rollup_tables() RETURNS regclass[] LANGUAGE sql STABLE AS $$
-    SELECT '{upload_rollups, session_rollups, project_rollups, project_month_rollups,
-             project_day_rollups, project_status_rollups,
-             project_session_status_rollups}'::regclass[]
+    SELECT '{upload_rollups, session_rollups, project_rollups, project_status_rollups,
+             project_session_status_rollups, series_rollups}'::regclass[]
 $$;
 
 CREATE OR REPLACE FUNCTION rollup_sources() RETURNS regclass[] LANGUAGE sql STABLE AS $$
@@ -78,16 +104,26 @@ LANGUAGE sql STABLE AS $$
     WHERE attrelid = relation AND attnum > 0 AND NOT attisdropped
 $$;
 
+-- What tells a rollup's rows apart: its primary key without the slot, quoted.
+CREATE OR REPLACE FUNCTION rollup_key(rollup regclass) RETURNS text[]
+LANGUAGE sql STABLE AS $$
+    SELECT array_agg(quote_ident(a.attname) ORDER BY array_position(i.indkey::int2[], a.attnum))
+    FROM pg_index i
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+    WHERE i.indrelid = rollup AND i.indisprimary AND a.attname <> 'slot'
+$$;
+
 -- Writers wait while rollups are recounted (readers go on); a rollup refilled from its
--- view takes the view's columns (a slot column defaults to 0; generated ones follow).
+-- view takes the view's columns (a slot column defaults to 0; generated ones follow), in
+-- key order, which keeps a large refill's index writes sequential.
 CREATE OR REPLACE FUNCTION refill_rollup(rollup regclass) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     columns text := array_to_string(relation_columns(expected_view(rollup)), ', ');
 BEGIN
     EXECUTE format('LOCK TABLE %s IN SHARE MODE', array_to_string(rollup_sources(), ', '));
     EXECUTE format('DELETE FROM %s', rollup);
-    EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM %s', rollup, columns, columns,
-                   expected_view(rollup));
+    EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM %s ORDER BY %s', rollup, columns,
+                   columns, expected_view(rollup), array_to_string(rollup_key(rollup), ', '));
 END
 $$;
 
@@ -128,20 +164,15 @@ RETURNS TABLE (rollup text, key text, stored text, expected text)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     rollup_table regclass;
-    keys text;         -- "project_id, day"
+    keys text;         -- "project_id, status"
     figures text[];    -- the expected view's other columns
     slotted boolean;
     stored_rows text;  -- the rollup's rows, slots summed
 BEGIN
     FOREACH rollup_table IN ARRAY rollup_tables() LOOP
-        SELECT string_agg(quote_ident(a.attname), ', '
-                          ORDER BY array_position(i.indkey::int2[], a.attnum))
-        INTO keys
-        FROM pg_index i
-        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-        WHERE i.indrelid = rollup_table AND i.indisprimary AND a.attname <> 'slot';
+        keys := array_to_string(rollup_key(rollup_table), ', ');
         figures := ARRAY(SELECT f FROM unnest(relation_columns(expected_view(rollup_table))) f
-                         WHERE f <> ALL(string_to_array(keys, ', ')));
+                         WHERE f <> ALL(rollup_key(rollup_table)));
         slotted := 'slot' = ANY(relation_columns(rollup_table));
         stored_rows := CASE WHEN slotted
             THEN format('(SELECT %s, %s FROM %s GROUP BY %s)', keys,
