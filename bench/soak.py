@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,46 +21,14 @@ sys.path.insert(0, str(REPO))
 import demo  # noqa: E402
 import devserver  # noqa: E402
 import embedded_postgres  # noqa: E402
-from processes import free_port, worker_rss_kib  # noqa: E402
+from processes import worker_rss_kib  # noqa: E402
+from servers import start_gunicorn  # noqa: E402
 
 SOAK_DATA_DIR = REPO / ".dev" / "pgsoak"
 SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "60"))
 CONNECTIONS = int(os.environ.get("SOAK_CONNECTIONS", "32"))
 OUTAGE_AT, OUTAGE_FOR, RESTART_RUN = 10, 5, 30
 RECOVERY_GRACE = 3  # seconds after the restart in which a 503 is still acceptable
-
-
-def start_gunicorn(port, env):
-    log = SOAK_DATA_DIR.parent / "soak-gunicorn.log"  # a JSON line per request
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(os.cpu_count() or 2),
-                "--log-level",
-                "warning",
-                "--max-requests",
-                "0",  # no planned recycling: a changed worker pid means a crash
-                "wsgi:app",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/stats", timeout=1)
-        except urllib.error.HTTPError:
-            return server  # a 401 means it is up
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit(f"gunicorn did not start; see {log}")
 
 
 def run_wrk(port, seconds, env):
@@ -171,8 +138,13 @@ def main():
     os.environ.update(env)
     devserver.prepare_database(env["DATABASE_URL"])
     env.update(AUTH_JWT=devserver.demo_token(), AUTH_KEY=demo.DEMO_API_KEY)
-    port = free_port()
-    server = start_gunicorn(port, env)
+    # Every core a worker, and no planned recycling: a changed worker pid means a crash.
+    server, port = start_gunicorn(
+        "wsgi:app",
+        env,
+        SOAK_DATA_DIR.parent / "soak-gunicorn.log",
+        ["--workers", str(os.cpu_count() or 2), "--max-requests", "0"],
+    )
     try:
         steady = steady_phase(port, server.pid, env)
         restart = restart_phase(port, env)

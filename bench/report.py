@@ -1,0 +1,242 @@
+"""What a run prints and keeps: aligned tables on the console, its section of
+bench/results.md, and bench/results-<N>.json (which the pictures are drawn from)."""
+
+import os
+import platform
+import re
+from pathlib import Path
+
+from plan import BENCH_DIR, EXPORT_ROWS, FLOOR, iso_z
+from statements import PGBENCH_SECONDS
+from targets import targets_heading, verdict
+
+HEADERS = [
+    "endpoint",
+    "caller",
+    "1-client p50 ms",
+    "p99 ms",
+    "16-conn req/s",
+    "p50 ms",
+    "p99 ms",
+    "% of floor req/s",
+    "DB floor ms",
+]
+EXPORT_HEADERS = [
+    "export",
+    "rows received",
+    "of expected",
+    "seconds",
+    "rows/s",
+    "MB/s",
+    "first byte ms",
+    "worker RSS before MiB",
+    "max MiB",
+    "after MiB",
+    "rise MiB",
+]
+
+
+def machine_note():
+    """CPU model, core count, memory and OS in one line."""
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
+        platform.processor() or "unknown CPU",
+    )
+    mem_kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    return (
+        f"{model}, {os.cpu_count()} CPUs, {mem_kib / 1048576:.0f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
+        "wrk, gunicorn and PostgreSQL share the machine"
+    )
+
+
+def table_rows(results):
+    """One list of cells per measured row, in display order."""
+    floor_rps = results["floor"]["wrk"]["rps"]
+    rows = []
+    for entry in results["rows"] + [dict(results["floor"], path=FLOOR, caller="-")]:
+        wrk, db = entry["wrk"], entry.get("db_floor_ms")
+        rows.append(
+            [
+                entry["path"],
+                entry["caller"],
+                f"{entry['seq_p50_ms']:.1f}",
+                f"{entry['seq_p99_ms']:.1f}",
+                f"{wrk['rps']:.0f}",
+                f"{wrk['p50_ms']:.1f}",
+                f"{wrk['p99_ms']:.1f}",
+                f"{100 * wrk['rps'] / floor_rps:.0f} %",
+                "-" if db is None else f"{db:.2f}",
+            ]
+        )
+    return rows
+
+
+def export_rows(results):
+    """One list of cells per export measurement."""
+    cells = []
+    for e in results.get("exports", []):
+        after = e["rss_after_kib"]
+        cells.append(
+            [
+                e["format"],
+                f"{e['rows']:,}",
+                f"{e['expected_rows']:,}",
+                f"{e['seconds']:.1f}",
+                f"{e['rows_per_s']:,.0f}",
+                f"{e['bytes'] / e['seconds'] / 1e6:.1f}",
+                f"{e['first_byte_ms']:.0f}",
+                f"{e['rss_before_kib'] / 1024:.1f}",
+                f"{e['rss_max_kib'] / 1024:.1f}",
+                "-" if after is None else f"{after / 1024:.1f}",
+                f"{(e['rss_max_kib'] - e['rss_before_kib']) / 1024:.1f}",
+            ]
+        )
+    return cells
+
+
+def print_aligned(rows, left_columns):
+    """Rows of cells as a text table, the first `left_columns` left-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(
+                cell.ljust(w) if i < left_columns else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+
+
+def mib_list(rss_kib):
+    """Worker RSS figures in MiB, comma-separated."""
+    return ", ".join(f"{kib / 1024:.0f} MiB" for kib in rss_kib.values())
+
+
+def print_results(results):
+    """The whole run on the console: the world, the rows, the exports, the targets."""
+    print(f"\nbench: {results['size']:,} uploads; {results['machine']}")
+    print(results["world"])
+    load = results["load_average"]
+    print(
+        f"1-minute load average at the start and end of the HTTP measurements: "
+        f"{load[0]:.1f}, {load[1]:.1f}"
+    )
+    print_aligned([HEADERS] + table_rows(results), 2)
+    if results.get("exports"):
+        print(f"\nexports (heavy JWT, {results['exports'][0]['path'].split('&', 1)[-1]}):")
+        print_aligned([EXPORT_HEADERS] + export_rows(results), 1)
+    print(
+        f"max worker RSS during the run: {mib_list(results['max_rss_kib'])} "
+        f"(at the end: {mib_list(results['rss_kib'])})"
+    )
+    print(f"\n{targets_heading(results['size'], results['targets'])}")
+    for met, text in results["targets"]:
+        print(f"  {verdict(met):<6} {text.replace('`', '')}")
+    for row in results["rows"]:
+        if row["wrk"]["non_2xx"] or row["wrk"]["socket_errors"]:
+            print(
+                f"WARNING: {row['path']} {row['caller']}: {row['wrk']['non_2xx']} non-2xx, "
+                f"socket errors {row['wrk']['socket_errors']}"
+            )
+    for e in results.get("exports", []):
+        if not e["complete"] or e["rows"] != e["expected_rows"]:
+            print(
+                f"WARNING: export {e['format']}: {e['rows']:,} rows of "
+                f"{e['expected_rows']:,}{'' if e['complete'] else ', cut short'}"
+            )
+
+
+def world_note(world):
+    """What the rows read in this world, in one paragraph."""
+    depths = ", ".join(
+        f"{caller} {facts['depth']:,} (of {facts['total']:,} uploads)"
+        for caller, facts in world["cursor"].items()
+    )
+    export = world["export"]
+    window = (
+        f"`from` = the createdAt of its {EXPORT_ROWS:,}th newest upload, "
+        f"{iso_z(export['created_from'])}"
+        if export["created_from"]
+        else "all of its uploads (it has fewer than the 1M aimed at)"
+    )
+    return (
+        f"Date windows are the last full UTC day "
+        f"({iso_z(world['day'][0])} .. {iso_z(world['day'][1])}) and the last 7 full days "
+        f"(from {iso_z(world['week'][0])}) before the day of the world's newest upload "
+        f"({iso_z(world['newest_upload'])}; recent days are the densest), where the series "
+        f"end too; `status` rows are page 1 of 20 with their total. The cursor rows walk by "
+        f"100 (`pageSize=100`); the deep step starts after (caller: rows) {depths}, the "
+        f"same rows as page 100 where the list is that long. `/uploads/{{id}}` reads the "
+        f"upload just after that position (with its deliveries); `/stats?projectId=` the "
+        f"key's project (the light user's own). Exports: the heavy user's uploads, "
+        f"{window}: {export['rows']:,} rows."
+    )
+
+
+def markdown_section(results):
+    """The Markdown section of bench/results.md for this size."""
+    generated = results.get("generated_seconds")
+    load = results.get("load_average")
+    lines = [
+        f"## {results['size']:,} uploads",
+        "",
+        f"Run {results['date']} on {results['machine']}. "
+        + (f"Database generated in {generated:,} s. " if generated is not None else "")
+        + f"Heavy user: {results['heavy_projects']} projects in scope. gunicorn: the "
+        f"production config, {len(results['rss_kib'])} sync workers; 1 client = "
+        "sequential requests on fresh connections (200 after 20 warm-up, or as many as "
+        "fit in 10 s, at least 20); 16 conn = `wrk -t2 -c16 -d5s`; DB floor = the "
+        "row's two statements for that caller: caller check + data query (pgbench -M "
+        f"prepared, 1 client, {PGBENCH_SECONDS} s, literals; sent one after the other, no "
+        f"transaction wrapper). Max worker RSS during the run: "
+        f"{mib_list(results['max_rss_kib'])} (at the end: {mib_list(results['rss_kib'])})."
+        + (
+            f" 1-minute load average when the HTTP measurements began and ended: "
+            f"{load[0]:.1f}, {load[1]:.1f} (2 CPUs; above ~2, other work shared the machine)."
+            if load
+            else ""
+        ),
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "|".join(["---"] * 2 + ["---:"] * (len(HEADERS) - 2)) + "|",
+    ]
+    for row in table_rows(results):
+        endpoint = f"`{row[0]}`" if row[0].startswith("/") else row[0]
+        lines.append("| " + " | ".join([endpoint] + row[1:]) + " |")
+    if results.get("world"):
+        lines += ["", results["world"]]
+    if results.get("exports"):
+        lines += [
+            "",
+            "Streamed exports through the same gunicorn (the heavy user, "
+            "`/api/v1/uploads?format=…` with the `from` above; rows counted as received "
+            "lines, less CSV's header; RSS of the worker that served it, sampled every "
+            "50 ms, and 2 s after the end):",
+            "",
+            "| " + " | ".join(EXPORT_HEADERS) + " |",
+            "|---|" + "---:|" * (len(EXPORT_HEADERS) - 1),
+        ]
+        lines += ["| " + " | ".join(row) + " |" for row in export_rows(results)]
+    lines += ["", targets_heading(results["size"], results["targets"]) + ".", ""]
+    lines += [f"- {verdict(met)}: {text}" for met, text in results["targets"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(results):
+    """Replace (or add) this size's section of bench/results.md, sections ordered by size."""
+    path = BENCH_DIR / "results.md"
+    text = path.read_text() if path.exists() else ""
+    sections = {}
+    for chunk in re.split(r"(?m)^(?=## [\d,]+ uploads$)", text):
+        match = re.match(r"## ([\d,]+) uploads", chunk)
+        if match:
+            sections[int(match.group(1).replace(",", ""))] = chunk.rstrip() + "\n"
+    sections[results["size"]] = markdown_section(results)
+    header = (
+        "# Benchmarks\n\nGenerated by `make bench SIZE=N` (bench/run.py); raw numbers in "
+        "bench/results-N.json, plans in bench/plans/ (not kept), pictures in "
+        "bench/latency.png and bench/throughput.png; how to read them: "
+        "[docs/benchmarks.md](../docs/benchmarks.md).\n"
+    )
+    path.write_text(header + "".join("\n" + sections[size] for size in sorted(sections)))
