@@ -64,6 +64,8 @@ totals AS MATERIALIZED (
               AND session_matches(s.id, %(tag)s))
         END AS total
 ),
+-- Written out in uploads.sql too: it reads this statement's own scope and totals CTEs, which
+-- a SQL function cannot see.
 plan AS MATERIALIZED (
     SELECT (SELECT total FROM totals) AS total,
            %(offset)s::bigint < coalesce((SELECT total FROM totals), %(offset)s::bigint + 1)

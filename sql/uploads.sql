@@ -65,6 +65,8 @@ totals AS MATERIALIZED (
                   AND upload_matches(u.id, %(sources)s, %(destination_types)s))
             END AS total
 ),
+-- Written out in sessions.sql too: it reads this statement's own scope and totals CTEs, which
+-- a SQL function cannot see.
 plan AS MATERIALIZED (
     SELECT (SELECT total FROM totals) AS total,
            %(offset)s::bigint < coalesce((SELECT total FROM totals), %(offset)s::bigint + 1)

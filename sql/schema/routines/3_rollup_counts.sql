@@ -168,6 +168,8 @@ BEGIN
     RETURN NULL;
 END
 $$;
+-- Two triggers per table, like the uploads' below: PostgreSQL allows transition tables only
+-- on a trigger of one event.
 CREATE OR REPLACE TRIGGER upload_sessions_inserted_rollup AFTER INSERT ON upload_sessions
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION rollup_session_rows();
