@@ -126,8 +126,11 @@ def _world():
 
 def _wait_for_replay(primary_url, replica_url):
     """Block until the replica has replayed everything the primary has written so far."""
+    # Up to what the primary has flushed: the walsender streams only flushed WAL, and a
+    # record written but not flushed (a background snapshot record, say) may wait for the
+    # next flush, so aiming at the write position can wait in vain.
     with database.connect(primary_url, autocommit=True) as primary:
-        target = primary.execute("SELECT pg_current_wal_lsn()::text AS lsn").fetchone()["lsn"]
+        target = primary.execute("SELECT pg_current_wal_flush_lsn()::text AS lsn").fetchone()["lsn"]
     with database.connect(replica_url, autocommit=True) as replica:
         deadline = time.monotonic() + REPLAY_WITHIN
         while not replica.execute(
