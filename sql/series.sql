@@ -78,11 +78,13 @@ SELECT 'cell',
        NULL, grain COLLATE "C", at, NULL, sum(sessions)::bigint, sum(uploads)::bigint, sum(bytes),
        sum(sent)::bigint, sum(failed)::bigint, sum(pending)::bigint
 FROM cell_rows
-GROUP BY 2, 4, 5
+-- Time first: the sort that groups cells then compares timestamps, not text, in most steps
+-- (text keys first took 7 of the heavy user's 18 ms at ten million uploads).
+GROUP BY 5, 4, 2
 UNION ALL
 SELECT 'raw',
        CASE WHEN %(by_project)s::boolean THEN project_id::text ELSE value END COLLATE "C",
        NULL, NULL, NULL, piece, sum(sessions)::bigint, sum(uploads)::bigint, sum(bytes),
        sum(sent)::bigint, sum(failed)::bigint, sum(pending)::bigint
 FROM raw_rows
-GROUP BY 2, 6;
+GROUP BY 6, 2;
