@@ -16,3 +16,14 @@ SOURCES = DEVICE_SOURCES + SERVICE_SOURCES
 SESSION_STATUSES = ("pending", "active", "expired", "completed", "failed")
 UPLOAD_STATUSES = ("stored_only", "delivered", "pending", "failed", "partial")
 DELIVERY_STATUSES = ("pending", "sent", "failed")
+# The zones every series check runs in: whole hours, DST in both hemispheres (Lord Howe's
+# is half an hour), offsets of :30 and :45, and both sides of the date line.
+SERIES_ZONES = (
+    "UTC",
+    "Europe/Berlin",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "America/St_Johns",
+    "Australia/Lord_Howe",
+    "Pacific/Kiritimati",
+)

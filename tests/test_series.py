@@ -24,18 +24,11 @@ from fixture import load_fixture
 from queries.rollups import rollup_drift
 from tests.builders import World, iso
 from tests.conftest import bearer, empty_tables, make_token, ordered
-from tests.spec import SOURCES, UPLOAD_STATUSES
+from tests.rowmodel import upload_status
+from tests.spec import SERIES_ZONES, SOURCES, UPLOAD_STATUSES
 
 PATH = "/api/v1/stats/series"
-ZONES = [
-    "UTC",
-    "Europe/Berlin",
-    "Asia/Kolkata",
-    "Asia/Kathmandu",
-    "America/St_Johns",
-    "Australia/Lord_Howe",
-    "Pacific/Kiritimati",
-]
+ZONES = SERIES_ZONES
 METRICS = [
     "sessions",
     "uploads",
@@ -161,18 +154,6 @@ def model_starts(interval, zone_name, start_from, end_to):
     return starts
 
 
-def upload_status(deliveries):
-    statuses = [d["status"] for d in deliveries]
-    sent, failed = statuses.count("sent"), statuses.count("failed")
-    if not statuses:
-        return "stored_only"
-    if sent == len(statuses):
-        return "delivered"
-    if failed == 0:
-        return "pending"
-    return "failed" if sent == 0 else "partial"
-
-
 def model(doc, scope, interval="day", zone="UTC", start_from=FROM, end_to=TO, group_by=None):
     """The body the API must answer for a caller who sees `scope` (project ids)."""
     starts = model_starts(interval, zone, parse(start_from), parse(end_to))
@@ -210,7 +191,7 @@ def model(doc, scope, interval="day", zone="UTC", start_from=FROM, end_to=TO, gr
         for key in (
             ("all",),
             ("project", session["projectId"]),
-            ("status", upload_status(deliveries)),
+            ("status", upload_status([d["status"] for d in deliveries])),
             ("source", upload["source"]),
         ):
             add(key, n, uploads=1, bytes=upload["sizeBytes"], **counts)
