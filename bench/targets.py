@@ -121,10 +121,11 @@ def export_checks(exports):
     return checks
 
 
-def scaling_baseline():
-    """{(path, caller): 1-client p50} at SCALING_SIZE, when this run is larger and it exists."""
+def scaling_baseline(size=SIZE):
+    """{(path, caller): 1-client p50} at SCALING_SIZE, for a run of `size` uploads when it
+    is larger and that run exists."""
     path = BENCH_DIR / f"results-{SCALING_SIZE}.json"
-    if SIZE <= SCALING_SIZE or not path.exists():
+    if size <= SCALING_SIZE or not path.exists():
         return None
     return {
         (row["path"], row["caller"]): row["seq_p50_ms"]
