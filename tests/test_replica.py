@@ -126,11 +126,16 @@ def _world():
 
 def _wait_for_replay(primary_url, replica_url):
     """Block until the replica has replayed everything the primary has written so far."""
-    # Up to what the primary has flushed: the walsender streams only flushed WAL, and a
-    # record written but not flushed (a background snapshot record, say) may wait for the
-    # next flush, so aiming at the write position can wait in vain.
-    with database.connect(primary_url, autocommit=True) as primary:
-        target = primary.execute("SELECT pg_current_wal_flush_lsn()::text AS lsn").fetchone()["lsn"]
+    # Aim at a record boundary that is surely flushed: the primary's insert position, read
+    # in a transaction that then commits (a commit flushes past it). The write or flush
+    # position may end inside a record half-flushed at a page boundary, which the standby
+    # cannot replay until more WAL comes; with nothing else written, it waited in vain.
+    with database.connect(primary_url) as primary:
+        primary.execute("SELECT txid_current()")
+        target = primary.execute("SELECT pg_current_wal_insert_lsn()::text AS lsn").fetchone()[
+            "lsn"
+        ]
+        primary.commit()
     with database.connect(replica_url, autocommit=True) as replica:
         deadline = time.monotonic() + REPLAY_WITHIN
         while not replica.execute(
