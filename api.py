@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, g, request
 from marshmallow import Schema
 
 import buckets
@@ -292,11 +292,7 @@ def usage_series():
         }
     )
     if params.get("format") == "csv":
-        response = current_app.response_class(
-            usage.as_csv(answer, grouping), content_type="text/csv; charset=utf-8"
-        )
-        response.headers["Content-Disposition"] = 'attachment; filename="series.csv"'
-        return response
+        return exports.attachment(usage.as_csv(answer, grouping), "series", "csv")
     return answer
 
 

@@ -81,9 +81,9 @@ def bucket_starts(interval, zone, start_from=None, end_to=None, now=None):
             )
         dates = [_step(interval, start_date, n) for n in range(count + 1)]
         starts = [_day_start(day, zone) for day in dates]
-    except (OverflowError, ValueError) as error:
-        if isinstance(error, RangeError):
-            raise
+    except RangeError:
+        raise
+    except (OverflowError, ValueError):
         raise RangeError("from" if start_from else "to", "is outside the calendar") from None
     # A local day that never happened (Samoa skipped 2011-12-30) is no bucket.
     starts = [t for n, t in enumerate(starts) if n == 0 or t > starts[n - 1]]

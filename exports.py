@@ -33,10 +33,14 @@ def stream(resource, rows, list_rows, row_schema, filters, export_format):
     schema = row_schema(many=True)
     writer = WRITERS[export_format](schema)
     body = _batches(rows, list_rows, filters, schema, writer)
-    response = current_app.response_class(
-        stream_with_context(body), content_type=MEDIA_TYPES[export_format]
-    )
-    response.headers["Content-Disposition"] = f'attachment; filename="{resource}.{export_format}"'
+    return attachment(stream_with_context(body), resource, export_format)
+
+
+def attachment(body, name, export_format):
+    """A response carrying `body` (text, or an iterable streamed as it goes) as a download
+    named `<name>.<format>`, of that format's media type."""
+    response = current_app.response_class(body, content_type=MEDIA_TYPES[export_format])
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.{export_format}"'
     return response
 
 

@@ -332,6 +332,7 @@ def test_csv_holds_the_same_numbers_in_long_form(get, tenant, group_by):
     response = get(query(timezone="Asia/Kolkata", groupBy=group_by, format="csv"), token)
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="series.csv"'
     text = response.get_data(as_text=True)
     assert "\r\n" in text
     lines = list(csv.reader(io.StringIO(text)))
