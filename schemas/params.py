@@ -87,8 +87,15 @@ class Choices(fields.Field):
                     if self.allowed
                     else f"a name matching {self.pattern.pattern}"
                 )
-                raise ValidationError(f"{word[:40]!r} is not {expected}")
+                raise ValidationError(f"{_quoted(word)} is not {expected}")
         return sorted(set(words))
+
+
+def _quoted(value, limit=40):
+    """A refused value as its error message quotes it: its repr, cut to `limit` characters
+    (a value of escaped control characters must not make the message long)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _choices_pattern(allowed, pattern):
@@ -149,7 +156,7 @@ class Zone(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         if value not in ZONE_NAMES:
             raise ValidationError(
-                f"{value[:40]!r} is not an IANA time zone name (e.g. Europe/Berlin)"
+                f"{_quoted(value)} is not an IANA time zone name (e.g. Europe/Berlin)"
             )
         return value
 

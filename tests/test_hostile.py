@@ -436,6 +436,26 @@ def test_series_answer_any_hostile_value_with_200_or_400(call, pairs, extras):
         assert_sane(response)
 
 
+@pytest.mark.parametrize(
+    "path, name",
+    [
+        (SESSIONS, "status"),
+        (UPLOADS, "status"),
+        (UPLOADS, "source"),
+        (UPLOADS, "destinationType"),
+        (SERIES, "timezone"),
+    ],
+)
+@pytest.mark.parametrize(
+    "value", ["\x00" * 100, "\x01" * 100, "\u200b" * 100], ids=["NUL", "SOH", "ZWSP"]
+)
+def test_a_refused_word_of_control_characters_keeps_the_message_short(call, path, name, value):
+    """The message quotes a refused word, escaped: escapes must not make it long."""
+    response = call(path, query([(name, value)]))
+    assert response.status_code == 400
+    assert_sane(response)
+
+
 # --- nothing was written -------------------------------------------------------------------
 
 
