@@ -139,9 +139,7 @@ def _listed(listing):
     list_rows = listing.list_rows
     export_format = exports.requested_format(params.get("format"))
     if export_format:
-        # The first batch is read here, so errors are still JSON answers, not a stream.
-        first, _ = _read_rows(list_rows, limit=exports.BATCH_ROWS, with_total=False, **filters)
-        return exports.stream(listing.name, first, list_rows, listing.row, filters, export_format)
+        return exports.export(listing.name, listing.row, filters, export_format)
     if "cursor" in params:
         return _cursor_page(listing, params)
     page, page_size = params["page"], params["page_size"]

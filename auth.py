@@ -114,17 +114,22 @@ def require_caller():
         g.caller = Caller(kind="user", user_id=current_claims(credential)["sub"].lower())
 
 
-def read_in_scope(send, **params):
+def read_in_scope(send, begin=None, **params):
     """The rows of `send(conn, user_id=…, key_hash=…, **params)` for the current caller.
 
     The statement goes in one round trip with the check that the caller is still good;
     raises Unauthorized when it is not (its rows are then discarded; they would be
-    empty anyway, as the scope of an unknown caller is empty).
+    empty anyway, as the scope of an unknown caller is empty). `begin`, when given, opens
+    a transaction first (a BEGIN statement), which the check and the statement are then in.
     """
     caller = g.caller
-    check, rows = database.pipelined(
-        lambda conn: (_send_check(conn, caller), send(conn, **caller.scope, **params))
-    )
+
+    def send_all(conn):
+        if begin:
+            conn.execute(begin)
+        return _send_check(conn, caller), send(conn, **caller.scope, **params)
+
+    check, rows = database.pipelined(send_all)
     _confirm(caller, check)
     return rows.fetchall()
 

@@ -117,6 +117,8 @@ class Settings:
     cors_origins: tuple = ()
     trusted_proxies: int = 0
     metrics_allow: tuple = ()
+    # An export's own bound (it outlives the statement timeout): past it the body is cut.
+    export_timeout_seconds: int = 600
 
     @property
     def uses_hmac(self):
@@ -206,4 +208,5 @@ def load_settings():
         cors_origins=_origins("CORS_ORIGINS"),
         trusted_proxies=_number("TRUSTED_PROXIES", 0, 0),
         metrics_allow=_networks("METRICS_ALLOW", "127.0.0.1/32,::1/128"),
+        export_timeout_seconds=_number("EXPORT_TIMEOUT_SECONDS", 600, 1),
     )

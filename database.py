@@ -96,8 +96,18 @@ def _connection_wait(pool):
 def release_request_connection(_exc=None):
     """teardown_request hook: hand the connection back (the pool discards it if it broke)."""
     conn = g.pop("db", None)
-    if conn is None:
-        return
+    if conn is not None:
+        release_connection(conn)
+
+
+def detach_request_connection():
+    """The request's connection, no longer the request's: its owner (a stream that outlives
+    the view) hands it back with release_connection."""
+    return g.pop("db")
+
+
+def release_connection(conn):
+    """Hand a pooled connection back, its transaction ended first."""
     if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
         # Nothing was written; ending it here keeps the pool from warning. A dead
         # connection fails to roll back: putconn sees it and drops it.

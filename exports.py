@@ -1,24 +1,52 @@
-"""Whole lists as CSV or NDJSON, streamed: every matching row, a batch at a time.
+"""Whole lists as CSV or NDJSON: one statement in one snapshot, streamed as the database
+writes it.
 
-The walk is the cursor walk (each batch starts after the last row of the one before),
-so the worker holds one batch at a time however long the list, and rows written while
-the export runs are neither skipped nor repeated. The first batch is read before the
-answer starts, so a bad caller or an unknown project still gets its JSON error; a failure
-later cuts the stream short (no final chunk), which clients see as an incomplete body.
+An export runs in a read-only REPEATABLE READ transaction: the caller check, the scope's
+facts and the one statement that reads the rows see the same snapshot, so rows written while
+it runs are absent and every row is as it was at the start. PostgreSQL formats each row as
+its final line (sql/exports.sql), exactly as the lists' JSON and the row schemas give it
+(held to that by tests/test_export_rows.py), and COPY streams the lines; the worker only
+gathers them into chunks. The first chunk is read before the answer starts, so a bad caller,
+an unknown project or a failing statement still gets its JSON error; a failure later cuts
+the body short (no final chunk), and a log line says why.
 """
 
-import csv
-import io
+import functools
+import logging
+import time
 
-import orjson
-from flask import current_app, request, stream_with_context
+import psycopg
+from flask import current_app, g, request, stream_with_context
 
-from auth import read_in_confirmed_scope
+import database
+from auth import read_in_scope
+from errors import NotFound
+from queries import list_bounds
+from queries.exports import STATEMENTS, export_scope, export_settings
 
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 # What Accept may ask for, JSON (the paginated answer) first so that */* means JSON.
 _ACCEPTABLE = {"application/json": "json", "text/csv": "csv", "application/x-ndjson": "ndjson"}
-BATCH_ROWS = 100  # the list queries answer at most 101 rows a statement
+CHUNK_BYTES = 64 * 1024  # what the worker gathers before writing: flat memory, few writes
+# A scope of at most this many rows is exported from its projects' own indexes and sorted
+# (milliseconds); a larger one walks the all-projects indexes in order, sorting nothing.
+SORTED_EXPORT_ROWS = 10_000
+_SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+# A binary COPY starts with a 19-byte header (in the first row's message) and ends with a
+# 2-byte trailer; each row is a field count (2 bytes) and the line's length (4), then the line.
+_HEADER_BYTES = 19
+_ROW_PREFIX_BYTES = 6
+_TRAILER = b"\xff\xff"
+
+log = logging.getLogger("apertur.exports")
+
+
+class ExportCut(Exception):
+    """An export stopped before its last row; `reason` is what the log line says."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
 
 
 def requested_format(format_param):
@@ -27,13 +55,28 @@ def requested_format(format_param):
     return chosen if chosen in MEDIA_TYPES else None
 
 
-def stream(resource, rows, list_rows, row_schema, filters, export_format):
-    """The streamed answer: every row of `list_rows` under `filters`, newest first, from
-    its first batch `rows` (read by the caller, BATCH_ROWS rows, with the caller check)."""
-    schema = row_schema(many=True)
-    writer = WRITERS[export_format](schema)
-    body = _batches(rows, list_rows, filters, schema, writer)
-    return attachment(stream_with_context(body), resource, export_format)
+def export(resource, row_schema, filters, export_format):
+    """The streamed answer: every row of `resource` ("sessions" or "uploads") under
+    `filters`, newest first, with a header of `row_schema`'s field names for CSV."""
+    timeout = current_app.config["SETTINGS"].export_timeout_seconds
+    facts = _begin(timeout, filters.get("project_id"))
+    if not facts["project_visible"]:
+        raise NotFound("No such project.")
+    params = _statement_params(resource, facts[resource], filters, export_format)
+    header = csv_header(row_schema) if export_format == "csv" else b""
+    # The stream outlives the view (and its teardown), so it owns the connection.
+    conn = database.detach_request_connection()
+    chunks = _chunks(conn, STATEMENTS[resource], params, header, time.monotonic() + timeout)
+    try:
+        first = next(chunks)  # the statement starts here, while errors can still be JSON
+    except BaseException:
+        database.release_connection(conn)
+        raise
+    finish = functools.cache(lambda: _finish(chunks, conn))  # once, whoever comes first
+    body = stream_with_context(_answer(first, chunks, finish))
+    response = attachment(body, resource, export_format)
+    response.call_on_close(finish)  # also when the body is abandoned before it is iterated
+    return response
 
 
 def attachment(body, name, export_format):
@@ -44,67 +87,92 @@ def attachment(body, name, export_format):
     return response
 
 
-def _batches(rows, list_rows, filters, schema, writer):
+def csv_header(row_schema):
+    """The CSV header line: the JSON field names, in the schema's order."""
+    names = [field.data_key or name for name, field in row_schema().fields.items()]
+    return (",".join(names) + "\r\n").encode()
+
+
+def _begin(timeout, project_id):
+    """Open the export's snapshot, bound its statements by `timeout` seconds, and read the
+    scope's facts there, with the caller check."""
+
+    def send(conn, **params):
+        export_settings.execute(conn, timeout=f"{timeout}s")
+        return export_scope.execute(conn, **params)
+
+    [facts] = read_in_scope(send, begin=_SNAPSHOT, project_id=project_id)
+    return facts
+
+
+def _statement_params(resource, scope_rows, filters, export_format):
+    statement = STATEMENTS[resource]
+    given = {name: value for name, value in filters.items() if name != "created_to"}
+    before_at, before_id = list_bounds(filters.get("created_to"))
+    walk = "per_project" if scope_rows <= SORTED_EXPORT_ROWS else "global"
+    every = dict.fromkeys(statement.params - {"user_id", "key_hash"})
+    return (
+        every
+        | given
+        | {
+            "before_at": before_at,
+            "before_id": before_id,
+            "walk": walk,
+            "format": export_format,
+        }
+    )
+
+
+def _chunks(conn, statement, params, header, deadline):
+    """The export's bytes, CHUNK_BYTES at a time (the first one as soon as it holds a row)."""
     keep_alive = current_app.extensions.get("worker_heartbeat", lambda: None)
-    yield writer.header()
-    while rows[0]["id"] is not None:
-        yield writer.rows(schema.dump(rows))
-        if len(rows) < BATCH_ROWS:
+    with statement.copy_out(conn, **g.caller.scope, **params) as copy:
+        rows = iter(copy)
+        first = next(rows, _TRAILER)
+        if first[_HEADER_BYTES:] == _TRAILER:  # no rows
+            yield header
             return
-        keep_alive()  # a long export is progress, not a stuck worker (gunicorn.conf.py)
-        last = rows[-1]
-        rows = read_in_confirmed_scope(
-            list_rows,
-            limit=BATCH_ROWS,
-            with_total=False,
-            after=(last["created_at"], last["id"]),
-            **filters,
-        )
+        yield header + first[_HEADER_BYTES + _ROW_PREFIX_BYTES :]
+        lines, size = [], 0
+        for row in rows:
+            if size >= CHUNK_BYTES:
+                yield b"".join(lines)
+                lines, size = [], 0
+                keep_alive()  # a long export is progress, not a stuck worker
+                if time.monotonic() > deadline:
+                    raise ExportCut("timeout")
+            line = row[_ROW_PREFIX_BYTES:]
+            lines.append(line)
+            size += len(line)
+        yield b"".join(lines)  # the trailer adds nothing
 
 
-class NdjsonWriter:
-    """One JSON object per line, each exactly as the JSON lists give it."""
-
-    def __init__(self, schema):
-        pass
-
-    def header(self):
-        return b""
-
-    def rows(self, items):
-        return b"".join(orjson.dumps(item) + b"\n" for item in items)
-
-
-class CsvWriter:
-    """RFC 4180 CSV (CRLF, quoted where needed) with a header row of the JSON field names.
-    Lists are flattened: tags as `a;b`, the breakdown as `type:count;…`; null is empty."""
-
-    def __init__(self, schema):
-        self.columns = [field.data_key or name for name, field in schema.fields.items()]
-
-    def header(self):
-        return self._lines([self.columns])
-
-    def rows(self, items):
-        return self._lines([[_cell(item[column]) for column in self.columns] for item in items])
-
-    @staticmethod
-    def _lines(rows):
-        text = io.StringIO()
-        csv.writer(text).writerows(rows)
-        return text.getvalue().encode("utf-8")
+def _answer(first, rest, finish):
+    """The body: the chunk read before answering, then the rest; a cut is logged, and the
+    statement and connection are finished either way."""
+    try:
+        yield first
+        yield from rest
+    except GeneratorExit:
+        _log_cut("client gone")  # the server stopped asking: the client went away
+        raise
+    except ExportCut as cut:
+        _log_cut(cut.reason)
+        raise
+    except Exception as error:
+        # Only the statement timeout cancels an export's statement from the server side.
+        _log_cut("timeout" if isinstance(error, psycopg.errors.QueryCanceled) else "error")
+        raise
+    finally:
+        finish()
 
 
-def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ";".join(
-            f"{item['type']}:{item['count']}" if isinstance(item, dict) else item for item in value
-        )
-    return value
+def _finish(chunks, conn):
+    """Stop the statement if it still runs (psycopg cancels an unfinished COPY), then hand
+    the connection back."""
+    chunks.close()
+    database.release_connection(conn)
 
 
-WRITERS = {"csv": CsvWriter, "ndjson": NdjsonWriter}
+def _log_cut(reason):
+    log.warning("export cut short", extra={"reason": reason, "requestId": g.get("request_id")})

@@ -53,6 +53,13 @@ class Query:
             with conn.cursor() as cursor:
                 cursor.executemany(self.sql, rows)
 
+    def copy_out(self, conn, **params):
+        """Start `COPY (statement) TO STDOUT` in binary; return psycopg's Copy, whose
+        iteration gives one row per message as the server sends it. COPY takes no server-side
+        parameters, so these are bound client-side (and the plan sees them as constants)."""
+        self._check(params)
+        return conn.cursor().copy(f"COPY ({self.sql}) TO STDOUT (FORMAT binary)", params)
+
     def all(self, conn, **params):
         """Every row of the result."""
         return self.execute(conn, **params).fetchall()

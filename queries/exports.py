@@ -1,0 +1,20 @@
+"""Whole lists as CSV or NDJSON lines, formatted by the database (sql/exports.sql)."""
+
+from queries import load_queries
+
+_WALK = {"user_id", "key_hash", "project_id", "created_from", "before_at", "before_id"}
+_queries = load_queries(
+    "exports.sql",
+    {
+        "export_settings": {"timeout"},
+        "export_scope": {"user_id", "key_hash", "project_id"},
+        "export_uploads": _WALK | {"walk", "format", "statuses", "sources", "destination_types"},
+        "export_sessions": _WALK | {"walk", "format", "statuses", "tag"},
+    },
+)
+
+export_settings = _queries["export_settings"]
+export_scope = _queries["export_scope"]
+# Each takes the list filters of its resource (with created_to as before_at/before_id, as
+# queries.list_bounds gives them), the walk ('global' or 'per_project') and the format.
+STATEMENTS = {"uploads": _queries["export_uploads"], "sessions": _queries["export_sessions"]}

@@ -1,0 +1,26 @@
+-- What the exports (sql/exports.sql) share: text exactly as the JSON lists and Python's csv
+-- module write it (tests/test_export_rows.py holds them to it).
+
+-- A CSV field as RFC 4180 and Python's csv.writer (QUOTE_MINIMAL) write it: quoted, with
+-- quotes doubled, when it holds a comma, a quote, CR or LF; otherwise as is.
+CREATE OR REPLACE FUNCTION csv_field(value text)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN value ~ '[,"\r\n]' THEN '"' || replace(value, '"', '""') || '"'
+                ELSE value END
+$$;
+
+-- A timestamp as the API writes it: UTC, milliseconds truncated, 2026-11-28T16:49:47.123Z.
+CREATE OR REPLACE FUNCTION api_timestamp(moment timestamptz)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT to_char(moment AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+$$;
+
+-- An upload's status from its delivery counts (the rule upload_rollups.status stores).
+CREATE OR REPLACE FUNCTION upload_status(deliveries bigint, sent bigint, failed bigint)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN deliveries = 0 THEN 'stored_only'
+                WHEN sent = deliveries THEN 'delivered'
+                WHEN failed = 0 THEN 'pending'
+                WHEN sent = 0 THEN 'failed'
+                ELSE 'partial' END
+$$;
