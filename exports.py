@@ -62,7 +62,7 @@ def export(resource, row_schema, filters, export_format):
     facts = _begin(timeout, filters.get("project_id"))
     if not facts["project_visible"]:
         raise NotFound("No such project.")
-    params = _statement_params(resource, facts[resource], filters, export_format)
+    params = _statement_params(resource, facts, filters, export_format)
     header = csv_header(row_schema) if export_format == "csv" else b""
     # The stream outlives the view (and its teardown), so it owns the connection.
     conn = database.detach_request_connection()
@@ -105,16 +105,17 @@ def _begin(timeout, project_id):
     return facts
 
 
-def _statement_params(resource, scope_rows, filters, export_format):
-    statement = STATEMENTS[resource]
-    given = {name: value for name, value in filters.items() if name != "created_to"}
+def _statement_params(resource, scope, filters, export_format):
+    """The export statement's parameters: the scope's projects as read in the snapshot (the
+    projectId filter is already applied there), the other filters, the walk, the format."""
+    given = {name: filters[name] for name in filters.keys() - {"project_id", "created_to"}}
     before_at, before_id = list_bounds(filters.get("created_to"))
-    walk = "per_project" if scope_rows <= SORTED_EXPORT_ROWS else "global"
-    every = dict.fromkeys(statement.params - {"user_id", "key_hash"})
+    walk = "per_project" if scope[resource] <= SORTED_EXPORT_ROWS else "global"
     return (
-        every
+        dict.fromkeys(STATEMENTS[resource].params)
         | given
         | {
+            "projects": scope["projects"],
             "before_at": before_at,
             "before_id": before_id,
             "walk": walk,
@@ -126,7 +127,7 @@ def _statement_params(resource, scope_rows, filters, export_format):
 def _chunks(conn, statement, params, header, deadline):
     """The export's bytes, CHUNK_BYTES at a time (the first one as soon as it holds a row)."""
     keep_alive = current_app.extensions.get("worker_heartbeat", lambda: None)
-    with statement.copy_out(conn, **g.caller.scope, **params) as copy:
+    with statement.copy_out(conn, **params) as copy:
         rows = iter(copy)
         first = next(rows, _TRAILER)
         if first[_HEADER_BYTES:] == _TRAILER:  # no rows

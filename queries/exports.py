@@ -2,7 +2,7 @@
 
 from queries import load_queries
 
-_WALK = {"user_id", "key_hash", "project_id", "created_from", "before_at", "before_id"}
+_WALK = {"projects", "created_from", "before_at", "before_id", "walk", "format", "statuses"}
 _queries = load_queries(
     "exports.sql",
     {
@@ -15,6 +15,7 @@ _queries = load_queries(
 
 export_settings = _queries["export_settings"]
 export_scope = _queries["export_scope"]
-# Each takes the list filters of its resource (with created_to as before_at/before_id, as
-# queries.list_bounds gives them), the walk ('global' or 'per_project') and the format.
+# Each takes the scope's projects (export_scope's), the list filters of its resource but
+# projectId (with created_to as before_at/before_id, as queries.list_bounds gives them),
+# the walk ('global' or 'per_project') and the format.
 STATEMENTS = {"uploads": _queries["export_uploads"], "sessions": _queries["export_sessions"]}

@@ -11,9 +11,11 @@ SELECT set_config('statement_timeout', %(timeout)s, true),
 
 -- name: export_scope
 -- What an export needs to know before it starts: whether a projectId filter names a project
--- in the caller's scope, and how many sessions and uploads the scope holds (which walk the
--- export takes). Read in the export's own snapshot.
+-- in the caller's scope, the scope's projects (which the export statement then reads), and
+-- how many sessions and uploads they hold (which walk it takes). Read in the export's own
+-- snapshot, with the caller check.
 SELECT count(*) > 0 OR %(project_id)s::uuid IS NULL AS project_visible,
+       coalesce(array_agg(project_id), '{}') AS projects,
        coalesce(sum(sessions), 0)::bigint AS sessions,
        coalesce(sum(uploads), 0)::bigint AS uploads
 FROM scope_sizes(%(user_id)s, %(key_hash)s, %(project_id)s);
@@ -27,14 +29,14 @@ FROM scope_sizes(%(user_id)s, %(key_hash)s, %(project_id)s);
 -- holding a large share of the rows); with 'per_project' from each project's index, then
 -- sorted (a small scope). The parameters are bound client-side (COPY takes none), so the
 -- walk not taken is planned away.
-WITH scope AS MATERIALIZED (
-    SELECT project_id FROM scope_sizes(%(user_id)s, %(key_hash)s, %(project_id)s)
+WITH scope AS (
+    SELECT unnest(%(projects)s::uuid[]) AS project_id
 ),
 scope_uploads AS (
     (SELECT u.* FROM uploads u
      WHERE %(walk)s = 'global'
-       -- IS TRUE keeps the membership test a hashed lookup, so the walk stays in index order.
-       AND (u.project_id IN (SELECT project_id FROM scope)) IS TRUE
+       -- A constant array of more than a few is tested by hashing, in index order.
+       AND u.project_id = ANY(%(projects)s::uuid[])
        AND in_window(u.created_at, u.id, %(created_from)s, %(before_at)s, %(before_id)s)
      ORDER BY u.created_at DESC, u.id DESC)
     UNION ALL
@@ -45,7 +47,7 @@ scope_uploads AS (
 scope_deliveries AS (
     (SELECT d.upload_created_at, d.upload_id, d.destination_type, d.status FROM deliveries d
      WHERE %(walk)s = 'global'
-       AND (d.project_id IN (SELECT project_id FROM scope)) IS TRUE
+       AND d.project_id = ANY(%(projects)s::uuid[])
        AND in_window(d.upload_created_at, d.upload_id, %(created_from)s, %(before_at)s,
                      %(before_id)s)
      ORDER BY d.upload_created_at DESC, d.upload_id DESC, d.destination_type COLLATE "C")
@@ -82,7 +84,7 @@ per_upload AS (
 ),
 exported AS (
     SELECT u.*,
-           (SELECT name FROM projects WHERE id = u.project_id) AS project_name,
+           p.name AS project_name,
            coalesce(d.deliveries, 0) AS deliveries,
            coalesce(d.sent, 0) AS sent,
            coalesce(d.failed, 0) AS failed,
@@ -90,6 +92,8 @@ exported AS (
            upload_status(coalesce(d.deliveries, 0), d.sent, d.failed) AS status
     FROM scope_uploads u
     LEFT JOIN per_upload d ON d.upload_created_at = u.created_at AND d.upload_id = u.id
+    -- A lateral lookup keeps the walk's order, and the planner memoizes it per project.
+    CROSS JOIN LATERAL (SELECT name FROM projects WHERE id = u.project_id) AS p
     WHERE (%(sources)s::text[] IS NULL OR u.source = ANY(%(sources)s::text[]))
       AND (%(destination_types)s::text[] IS NULL OR d.has_type)
 )
@@ -116,13 +120,13 @@ ORDER BY created_at DESC, id DESC;
 -- Every session of the caller's scope under the list filters, newest first, each as one
 -- line of CSV or NDJSON (format), exactly as the JSON lists and schemas/rows.py's SessionRow
 -- give it; walks as export_uploads'.
-WITH scope AS MATERIALIZED (
-    SELECT project_id FROM scope_sizes(%(user_id)s, %(key_hash)s, %(project_id)s)
+WITH scope AS (
+    SELECT unnest(%(projects)s::uuid[]) AS project_id
 ),
 scope_sessions AS (
     (SELECT s.* FROM upload_sessions s
      WHERE %(walk)s = 'global'
-       AND (s.project_id IN (SELECT project_id FROM scope)) IS TRUE
+       AND s.project_id = ANY(%(projects)s::uuid[])
        AND in_window(s.created_at, s.id, %(created_from)s, %(before_at)s, %(before_id)s)
      ORDER BY s.created_at DESC, s.id DESC)
     UNION ALL
@@ -134,7 +138,7 @@ exported AS (
     SELECT s.id, s.created_at, s.expires_at,
            reported_session_status(s.status, s.expires_at) AS status,
            s.project_id,
-           (SELECT name FROM projects WHERE id = s.project_id) AS project_name,
+           p.name AS project_name,
            coalesce(r.images, 0) AS images,
            coalesce(r.images_delivered, 0) AS images_delivered,
            coalesce(r.images_failed, 0) AS images_failed,
@@ -143,6 +147,7 @@ exported AS (
            s.long_polling_enabled
     FROM scope_sessions s
     LEFT JOIN session_rollups r ON r.session_id = s.id
+    CROSS JOIN LATERAL (SELECT name FROM projects WHERE id = s.project_id) AS p
     WHERE session_matches(s.id, %(tag)s)
 )
 SELECT CASE WHEN %(format)s = 'csv' THEN
