@@ -1,6 +1,7 @@
 """The HTTP side of a run: every row for every caller, one sequential client (p50, p99)
 and wrk at 16 connections, with the API workers' RSS sampled throughout; the cursor walk
-the deep cursor rows continue; and the streamed exports, timed to their last byte."""
+the deep cursor rows continue; and the export section, the heavy user's whole lists
+streamed beside their database floor."""
 
 import http.client
 import json
@@ -8,10 +9,12 @@ import re
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 
-from plan import ENDPOINTS, iso_z
+from plan import ENDPOINTS, EXPORT_FORMATS, EXPORTS
 from processes import worker_rss_kib
 from servers import get
+from statements import caller_project_ids, export_floor
 
 SEQUENTIAL_WARMUP, SEQUENTIAL_REQUESTS, SEQUENTIAL_BUDGET_S = 20, 200, 10
 WRK_ARGS = ["-t2", "-c16", "-d5s", "--timeout", "10s", "--latency"]
@@ -130,84 +133,119 @@ def walk_cursors(port, credentials, world):
         facts["token"] = token
 
 
-def export_path(world, export_format):
-    """The heavy user's export of about EXPORT_ROWS uploads."""
-    created_from = world["export"]["created_from"]
-    return f"/api/v1/uploads?format={export_format}" + (
-        f"&from={iso_z(created_from)}" if created_from else ""
-    )
+def export_side(url, api_pid, port, credential, user_id, peaks):
+    """The export section: per resource, its database floor, then its whole export in each
+    format through gunicorn, so each export is judged against a floor measured moments
+    before on the same machine. Returns (exports, {resource: floor})."""
+    project_ids = caller_project_ids(url, user_id)
+    exports, floors = [], {}
+    for resource, table in EXPORTS.items():
+        floor = floors[resource] = export_floor(url, table, project_ids)
+        print(
+            f"export floor {resource}: psql \\copy of {floor['rows']:,} rows in "
+            f"{floor['seconds']:.2f} s ({floor['rows_per_s']:,.0f} rows/s; median of "
+            f"{', '.join(f'{s:.2f}' for s in floor['runs_s'])} s)",
+            flush=True,
+        )
+        for export_format in EXPORT_FORMATS:
+            export = measure_export(api_pid, port, credential, resource, export_format, peaks)
+            export["expected_rows"] = floor["rows"]
+            exports.append(export)
+            _print_export(export, floor)
+    return exports, floors
 
 
-def measure_export(api_pid, port, credential, world, export_format, peaks):
-    """Stream the heavy user's export once through gunicorn: rows received (lines, less
-    CSV's header), rows/s, the first byte's wait, and the serving worker's RSS before, at
-    most during (sampled every 50 ms) and 2 s after (the worker whose RSS rose most)."""
-    path = export_path(world, export_format)
+def measure_export(api_pid, port, credential, resource, export_format, peaks):
+    """Stream the caller's whole `resource` once: rows received (lines, less CSV's
+    header), seconds and the first body byte's wait, both from sending the request, and
+    the serving worker's RSS before, at most during and 2 s after. Which worker serves it
+    is gunicorn's choice, so the serving one is taken to be the one whose RSS rose most."""
+    path = f"/api/v1/{resource}?format={export_format}"
     before = worker_rss_kib(api_pid)
-    during = dict(before)
-    done = threading.Event()
-
-    def sampler():
-        while not done.wait(0.05):
-            for pid, kib in worker_rss_kib(api_pid).items():
-                during[pid] = max(kib, during.get(pid, 0))
-
-    thread = threading.Thread(target=sampler, daemon=True)
-    thread.start()
-    started = time.perf_counter()
-    lines, size, complete, first_byte_s = _stream(port, path, credential, started)
-    seconds = time.perf_counter() - started
-    done.set()
-    thread.join()
-    time.sleep(2)
+    with rss_peaks_while(api_pid, before) as during:
+        received = _stream(port, path, credential)
+    time.sleep(2)  # what the worker still holds once the answer is gone
     after = worker_rss_kib(api_pid)
     pid = max(before, key=lambda p: during.get(p, 0) - before[p])
     for worker, kib in during.items():
         peaks[str(worker)] = max(kib, peaks.get(str(worker), 0))
-    rows = lines - (1 if export_format == "csv" else 0)
-    result = {
-        "format": export_format,
-        "path": path,
-        "rows": rows,
-        "expected_rows": world["export"]["rows"],
-        "complete": complete,
-        "bytes": size,
-        "seconds": seconds,
-        "first_byte_ms": first_byte_s * 1000,
-        "rows_per_s": rows / seconds,
-        "worker": pid,
-        "rss_before_kib": before[pid],
-        "rss_max_kib": during[pid],
-        "rss_after_kib": after.get(pid),
-    }
-    print(
-        f"export {export_format}: {rows:,} rows of {result['expected_rows']:,} in "
-        f"{seconds:.1f} s ({result['rows_per_s']:,.0f} rows/s, {size / seconds / 1e6:.1f} "
-        f"MB/s); worker RSS {before[pid] / 1024:.1f} -> max {during[pid] / 1024:.1f} -> "
-        f"{(after.get(pid) or 0) / 1024:.1f} MiB",
-        flush=True,
+    rows = received["lines"] - (1 if export_format == "csv" else 0)
+    return dict(
+        received,
+        resource=resource,
+        format=export_format,
+        path=path,
+        rows=rows,
+        rows_per_s=rows / received["seconds"],
+        worker=pid,
+        rss_before_kib=before[pid],
+        rss_max_kib=during[pid],
+        rss_after_kib=after.get(pid),
     )
-    return result
 
 
-def _stream(port, path, credential, started):
-    """Read a streamed answer to its end: (lines, bytes, whether whole, first byte's wait)."""
+@contextmanager
+def rss_peaks_while(master_pid, start):
+    """The workers' RSS at most (pid -> KiB, from `start`) while the block runs, sampled
+    every 50 ms: a streamed export's memory can rise and fall between two requests."""
+    peaks = dict(start)
+    done = threading.Event()
+
+    def sampler():
+        while not done.wait(0.05):
+            for pid, kib in worker_rss_kib(master_pid).items():
+                peaks[pid] = max(kib, peaks.get(pid, 0))
+
+    thread = threading.Thread(target=sampler, daemon=True)
+    thread.start()
+    try:
+        yield peaks
+    finally:
+        done.set()
+        thread.join()
+
+
+def _stream(port, path, credential):
+    """Read a streamed answer to its end: {lines, bytes, complete (not cut short),
+    first_byte_ms, seconds}, both times from sending the request (read1 hands over each
+    chunk as it arrives, so the first one is the first body byte)."""
     lines = size = 0
-    complete = True
+    complete, first_byte_s = True, None
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
+        started = time.perf_counter()
         conn.request("GET", path, headers={"Authorization": f"Bearer {credential}"})
         response = conn.getresponse()
         if response.status != 200:
             raise SystemExit(f"GET {path} answered {response.status}: {response.read()[:300]!r}")
-        first_byte_s = time.perf_counter() - started
         try:
-            while chunk := response.read(1 << 16):
+            while chunk := response.read1(1 << 16):
+                if first_byte_s is None:
+                    first_byte_s = time.perf_counter() - started
                 lines += chunk.count(b"\n")
                 size += len(chunk)
         except http.client.IncompleteRead as exc:  # the stream was cut short
             lines += exc.partial.count(b"\n")
             complete = False
+        seconds = time.perf_counter() - started
     finally:
         conn.close()
-    return lines, size, complete, first_byte_s
+    return {
+        "lines": lines,
+        "bytes": size,
+        "complete": complete,
+        "first_byte_ms": (first_byte_s or seconds) * 1000,
+        "seconds": seconds,
+    }
+
+
+def _print_export(export, floor):
+    """One line as each export ends, so a long run shows its progress."""
+    print(
+        f"export {export['resource']} {export['format']}: {export['rows']:,} rows of "
+        f"{export['expected_rows']:,} in {export['seconds']:.1f} s "
+        f"({export['rows_per_s']:,.0f} rows/s, {export['rows_per_s'] / floor['rows_per_s']:.2f}"
+        f"x the floor); first byte {export['first_byte_ms']:.0f} ms; worker RSS "
+        f"{export['rss_before_kib'] / 1024:.1f} -> max {export['rss_max_kib'] / 1024:.1f} MiB",
+        flush=True,
+    )

@@ -27,7 +27,9 @@ SECRET = "bench-secret-not-for-production-use-0123456789abcdef"
 CALLERS = ("heavy JWT", "light JWT", "API key")
 FLOOR = "(framework floor)"
 CURSOR_DEPTH = 9_900  # the deep cursor step starts where page 100 of 100 rows does
-EXPORT_ROWS = 1_000_000  # the heavy user's export is cut to about this many rows by ?from
+# The export section: the heavy user's whole list of each (path -> its table), both formats.
+EXPORTS = {"uploads": "uploads", "sessions": "upload_sessions"}
+EXPORT_FORMATS = ("csv", "ndjson")
 DAY = timedelta(days=1)
 
 
@@ -175,11 +177,16 @@ ENDPOINTS = [
         lambda world, caller: f"/api/v1/stats?projectId={world['key_project'][caller]}",
     ),
 ]
-# BENCH_ONLY=<regex> measures only the rows whose label it finds, without exports, to try a
-# change quickly: it prints its table and keeps the full run's result files.
-PARTIAL = bool(os.environ.get("BENCH_ONLY"))
-if PARTIAL:
+# To try a change quickly, BENCH_ONLY=<regex> measures only the rows whose label it finds,
+# without exports (printed, the saved run kept), and BENCH_EXPORTS_ONLY=1 only the export
+# section, which replaces the saved run's (run.keep_exports).
+EXPORTS_ONLY = bool(os.environ.get("BENCH_EXPORTS_ONLY"))
+PARTIAL = EXPORTS_ONLY or bool(os.environ.get("BENCH_ONLY"))
+if EXPORTS_ONLY:
+    ENDPOINTS = []
+elif PARTIAL:
     ENDPOINTS = [e for e in ENDPOINTS if re.search(os.environ["BENCH_ONLY"], e.label)]
+MEASURE_EXPORTS = EXPORTS_ONLY or not PARTIAL
 
 
 def run_date():

@@ -14,9 +14,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run alone: the repository
 
-from plan import BENCH_DIR, EXPORT_ROWS, FLOOR, iso_z
+from plan import BENCH_DIR, FLOOR, iso_z
 from statements import PGBENCH_SECONDS
-from targets import scaling_baseline, target_checks, targets_heading, verdict
+from targets import (
+    export_label,
+    floor_ratio,
+    rss_rise_mb,
+    scaling_baseline,
+    target_checks,
+    targets_heading,
+    verdict,
+)
 
 HEADERS = [
     "endpoint",
@@ -35,12 +43,14 @@ EXPORT_HEADERS = [
     "of expected",
     "seconds",
     "rows/s",
-    "MB/s",
+    "DB floor rows/s",
+    "ratio to floor",
     "first byte ms",
+    "MB/s",
     "worker RSS before MiB",
     "max MiB",
     "after MiB",
-    "rise MiB",
+    "RSS rise MB",
 ]
 
 
@@ -61,6 +71,8 @@ def machine_note():
 
 def table_rows(results):
     """One list of cells per measured row, in display order."""
+    if not results["rows"]:
+        return []  # BENCH_EXPORTS_ONLY: no rows, and no framework floor to compare with
     floor_rps = results["floor"]["wrk"]["rps"]
     rows = []
     for entry in results["rows"] + [dict(results["floor"], path=FLOOR, caller="-")]:
@@ -83,25 +95,46 @@ def table_rows(results):
 
 def export_rows(results):
     """One list of cells per export measurement."""
+    floors = results.get("export_floors", {})
     cells = []
     for e in results.get("exports", []):
-        after = e["rss_after_kib"]
+        after, ratio = e["rss_after_kib"], floor_ratio(e, floors)
         cells.append(
             [
-                e["format"],
+                export_label(e),
                 f"{e['rows']:,}",
                 f"{e['expected_rows']:,}",
                 f"{e['seconds']:.1f}",
                 f"{e['rows_per_s']:,.0f}",
-                f"{e['bytes'] / e['seconds'] / 1e6:.1f}",
+                "-" if ratio is None else f"{floors[e['resource']]['rows_per_s']:,.0f}",
+                "-" if ratio is None else f"{ratio:.2f}",
                 f"{e['first_byte_ms']:.0f}",
+                f"{e['bytes'] / e['seconds'] / 1e6:.1f}",
                 f"{e['rss_before_kib'] / 1024:.1f}",
                 f"{e['rss_max_kib'] / 1024:.1f}",
                 "-" if after is None else f"{after / 1024:.1f}",
-                f"{(e['rss_max_kib'] - e['rss_before_kib']) / 1024:.1f}",
+                f"{rss_rise_mb(e):.1f}",
             ]
         )
     return cells
+
+
+def export_floor_note(results):
+    """The exports' DB floors in one sentence: the command, and each resource's runs."""
+    floors = results.get("export_floors")
+    if not floors:
+        return "No DB floor was measured for these exports."
+    runs = "; ".join(
+        f"{resource} {floor['rows']:,} rows, {', '.join(f'{s:.2f}' for s in floor['runs_s'])} s"
+        for resource, floor in floors.items()
+    )
+    command = floors["uploads"]["statement"]
+    dated = f" Exports measured on {results['exports_date']}." if "exports_date" in results else ""
+    return (
+        f'DB floor, just before each resource\'s exports: `psql -c "{command}"` into '
+        f"/dev/null (sessions: the same over upload_sessions), wall clock, the median of "
+        f"these runs: {runs}.{dated}"
+    )
 
 
 def print_aligned(rows, left_columns):
@@ -130,9 +163,11 @@ def print_results(results):
         f"1-minute load average at the start and end of the HTTP measurements: "
         f"{load[0]:.1f}, {load[1]:.1f}"
     )
-    print_aligned([HEADERS] + table_rows(results), 2)
+    if results["rows"]:
+        print_aligned([HEADERS] + table_rows(results), 2)
     if results.get("exports"):
-        print(f"\nexports (heavy JWT, {results['exports'][0]['path'].split('&', 1)[-1]}):")
+        print("\nexports (heavy JWT, whole lists, through gunicorn):")
+        print(export_floor_note(results).replace("`", ""))
         print_aligned([EXPORT_HEADERS] + export_rows(results), 1)
     print(
         f"max worker RSS during the run: {mib_list(results['max_rss_kib'])} "
@@ -150,7 +185,7 @@ def print_results(results):
     for e in results.get("exports", []):
         if not e["complete"] or e["rows"] != e["expected_rows"]:
             print(
-                f"WARNING: export {e['format']}: {e['rows']:,} rows of "
+                f"WARNING: export {export_label(e)}: {e['rows']:,} rows of "
                 f"{e['expected_rows']:,}{'' if e['complete'] else ', cut short'}"
             )
 
@@ -161,13 +196,6 @@ def world_note(world):
         f"{caller} {facts['depth']:,} (of {facts['total']:,} uploads)"
         for caller, facts in world["cursor"].items()
     )
-    export = world["export"]
-    window = (
-        f"`from` = the createdAt of its {EXPORT_ROWS:,}th newest upload, "
-        f"{iso_z(export['created_from'])}"
-        if export["created_from"]
-        else "all of its uploads (it has fewer than the 1M aimed at)"
-    )
     return (
         f"Date windows are the last full UTC day "
         f"({iso_z(world['day'][0])} .. {iso_z(world['day'][1])}) and the last 7 full days "
@@ -177,8 +205,8 @@ def world_note(world):
         f"100 (`pageSize=100`); the deep step starts after (caller: rows) {depths}, the "
         f"same rows as page 100 where the list is that long. `/uploads/{{id}}` reads the "
         f"upload just after that position (with its deliveries); `/stats?projectId=` the "
-        f"key's project (the light user's own). Exports: the heavy user's uploads, "
-        f"{window}: {export['rows']:,} rows."
+        f"key's project (the light user's own). Exports: the heavy user's whole uploads "
+        f"and sessions."
     )
 
 
@@ -217,10 +245,12 @@ def markdown_section(results):
     if results.get("exports"):
         lines += [
             "",
-            "Streamed exports through the same gunicorn (the heavy user, "
-            "`/api/v1/uploads?format=…` with the `from` above; rows counted as received "
-            "lines, less CSV's header; RSS of the worker that served it, sampled every "
-            "50 ms, and 2 s after the end):",
+            "Streamed exports through the same gunicorn, the heavy user's "
+            + ", ".join(f"`{e['path']}`" for e in results["exports"])
+            + "; rows counted as received lines, less CSV's header; seconds and the first "
+            "body byte from sending the request; ratio = rows/s over the DB floor's; RSS of "
+            "the worker that served it, sampled every 50 ms, and 2 s after the end. "
+            + export_floor_note(results),
             "",
             "| " + " | ".join(EXPORT_HEADERS) + " |",
             "|---|" + "---:|" * (len(EXPORT_HEADERS) - 1),

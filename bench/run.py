@@ -4,8 +4,9 @@ For one data size, a dedicated PostgreSQL in .dev/pgbench-<N> (generated once, m
 reused later) serves the API and a constant-JSON framework floor under real gunicorn; every
 row is measured for three callers (heavy JWT user, light JWT user, API key) with one
 sequential client (p50/p99) and wrk at 16 connections, beside the database floor (its SQL
-through pgbench); worker RSS is sampled throughout, and a ~1M-row CSV and NDJSON export is
-streamed. Results go to bench/results.md, bench/results-<N>.json and the pictures; plans to
+through pgbench); worker RSS is sampled throughout; and the heavy user's whole uploads and
+sessions are exported as CSV and NDJSON beside their database floor (psql \\copy of the same
+rows). Results go to bench/results.md, bench/results-<N>.json and the pictures; plans to
 bench/plans/. The modules beside this one hold each part: plan (what is measured), world
 (the database), statements (DB floors and plans), servers, load (HTTP), targets, report,
 pictures.
@@ -19,9 +20,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's modules
 
 import embedded_postgres
-from load import http_side, measure_export, sample_rss, walk_cursors
+from load import export_side, http_side, sample_rss, walk_cursors
 from pictures import draw_all
-from plan import BENCH_DIR, DATA_DIR, PARTIAL, SECRET, SIZE, run_date
+from plan import (
+    BENCH_DIR,
+    DATA_DIR,
+    ENDPOINTS,
+    EXPORTS_ONLY,
+    MEASURE_EXPORTS,
+    PARTIAL,
+    SECRET,
+    SIZE,
+    run_date,
+)
 from report import machine_note, print_results, world_note, write_markdown
 from servers import mint_token, start_gunicorn, stop
 from statements import database_side
@@ -40,22 +51,20 @@ def main():
         "API key": callers["api_key"],
     }
     servers = []
+    rows, floor, max_rss, exports, export_floors = [], None, {}, [], {}
     try:
         api, port = start_gunicorn("wsgi:app", env)
         servers.append(api)
-        floor_server, floor_port = start_gunicorn("bench.floor:app", env)
-        servers.append(floor_server)
-        walk_cursors(port, credentials, world)
         load = [os.getloadavg()[0]]
-        rows, floor, rss, max_rss = http_side(api.pid, port, floor_port, credentials, world)
-        exports = (
-            []
-            if PARTIAL
-            else [
-                measure_export(api.pid, port, credentials["heavy JWT"], world, fmt, max_rss)
-                for fmt in ("csv", "ndjson")
-            ]
-        )
+        if ENDPOINTS:
+            floor_server, floor_port = start_gunicorn("bench.floor:app", env)
+            servers.append(floor_server)
+            walk_cursors(port, credentials, world)
+            rows, floor, _, max_rss = http_side(api.pid, port, floor_port, credentials, world)
+        if MEASURE_EXPORTS:
+            exports, export_floors = export_side(
+                url, api.pid, port, credentials["heavy JWT"], callers["heavy_user_id"], max_rss
+            )
         rss = sample_rss(api.pid, max_rss)
         load.append(os.getloadavg()[0])
     finally:
@@ -77,13 +86,31 @@ def main():
         "rows": rows,
         "floor": floor,
         "exports": exports,
+        "export_floors": export_floors,
     }
     results["targets"] = target_checks(results, scaling_baseline())
+    saved = BENCH_DIR / f"results-{SIZE}.json"
     if not PARTIAL:
-        (BENCH_DIR / f"results-{SIZE}.json").write_text(json.dumps(results, indent=2) + "\n")
+        saved.write_text(json.dumps(results, indent=2) + "\n")
         write_markdown(results)
         draw_all()
+    elif EXPORTS_ONLY and saved.exists():
+        keep_exports(saved, results)
     print_results(results)
+
+
+def keep_exports(saved, results):
+    """Put a BENCH_EXPORTS_ONLY run's export section into the saved run of its size (the
+    rest of that run kept, the export section dated), judged again."""
+    whole = json.loads(saved.read_text())
+    whole.update(
+        exports=results["exports"],
+        export_floors=results["export_floors"],
+        exports_date=results["date"],
+    )
+    whole["targets"] = target_checks(whole, scaling_baseline())
+    saved.write_text(json.dumps(whole, indent=2) + "\n")
+    write_markdown(whole)
 
 
 if __name__ == "__main__":

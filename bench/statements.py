@@ -1,9 +1,11 @@
 """Each row's SQL, run without HTTP: the database floor (the request's two statements,
 caller check and data query, through pgbench) and the EXPLAIN (ANALYZE, BUFFERS) of every
-data statement, written to bench/plans/ (generated, not kept in git)."""
+data statement, written to bench/plans/ (generated, not kept in git); and the exports'
+floor, the same rows copied out by psql."""
 
 import os
 import re
+import statistics
 import subprocess
 import tempfile
 import time
@@ -17,6 +19,7 @@ from queries import SQL_DIR, list_bounds, parse_queries
 from world import world_facts
 
 PGBENCH_SECONDS = 3
+EXPORT_FLOOR_RUNS = 3  # the median of three: one slow run (a checkpoint, a cold page) is noise
 
 
 def database_side(url, scopes):
@@ -32,8 +35,7 @@ def database_side(url, scopes):
         print(
             f"world facts in {time.monotonic() - started:.1f} s: windows ending "
             f"{iso_z(world['day'][1])}; cursor depths "
-            f"{ {c: f['depth'] for c, f in world['cursor'].items()} }; export from "
-            f"{world['export']['created_from']} ({world['export']['rows']:,} rows)",
+            f"{ {c: f['depth'] for c, f in world['cursor'].items()} }",
             flush=True,
         )
         cursor = psycopg.ClientCursor(conn)
@@ -154,3 +156,48 @@ def explain_all(conn, rendered):
             f"=== {path} ({caller})\n" + "\n".join(row["QUERY PLAN"] for row in plan) + "\n"
         )
     return "\n".join(parts)
+
+
+def caller_project_ids(url, user_id):
+    """The projects a user sees, as the API's scope checks find them (caller_projects)."""
+    with database.connect(url) as conn:
+        rows = conn.execute("SELECT project_id FROM caller_projects(%s, NULL)", (user_id,))
+        return [str(row["project_id"]) for row in rows]
+
+
+def export_floor(url, table, project_ids):
+    """What the database alone needs to hand over an export's rows: psql \\copy of the
+    same rows in the same order as CSV into /dev/null, timed on the wall clock from psql's
+    start to its exit, EXPORT_FLOOR_RUNS times. Returns {statement (the projects elided),
+    rows, runs_s, seconds (the median), rows_per_s}."""
+    listed = ", ".join(f"'{project_id}'" for project_id in project_ids)
+    command = [embedded_postgres.pg_binary("psql"), "-X", "-c", copy_statement(table, listed)]
+    runs = []
+    for _ in range(EXPORT_FLOOR_RUNS):
+        started = time.perf_counter()
+        done = subprocess.run([*command, url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        runs.append(time.perf_counter() - started)
+        if done.returncode:
+            raise SystemExit(f"psql \\copy from {table} failed: {done.stderr.decode()[:300]}")
+    with database.connect(url) as conn:
+        rows = conn.execute(
+            f"SELECT count(*) AS n FROM {table} WHERE project_id = ANY(%s::uuid[])",
+            (project_ids,),
+        ).fetchone()["n"]
+    seconds = statistics.median(runs)
+    return {
+        "statement": copy_statement(table, f"<the heavy user's {len(project_ids)} projects>"),
+        "rows": rows,
+        "runs_s": runs,
+        "seconds": seconds,
+        "rows_per_s": rows / seconds,
+    }
+
+
+def copy_statement(table, projects):
+    """The floor's psql command: the table's rows in `projects` (a list of literals), in
+    the export's order (newest first), as CSV."""
+    return (
+        f"\\copy (SELECT * FROM {table} WHERE project_id IN ({projects}) "
+        "ORDER BY created_at DESC, id DESC) TO STDOUT WITH (FORMAT csv)"
+    )

@@ -39,6 +39,8 @@ TARGET_P50_MS = {
     "/api/v1/stats?projectId=": 3,
 }
 TARGET_EXPORT_RSS_RISE_MB = 50  # a streamed export holds one batch at a time
+# An export's rows/s against its floor's (psql \copy of the same rows), and its first byte.
+TARGET_EXPORT_SHARE_OF_FLOOR, TARGET_EXPORT_FIRST_BYTE_MS = 0.30, 200
 TARGET_SHARE_OF_FLOOR = {"/api/v1/uploads/recent": 0.35, "/api/v1/stats": 0.50}  # wrk req/s
 TARGET_RSS_MB = 150
 SCALING_SIZE, TARGET_SCALING = 100_000, 1.3  # p50 at most 1.3x its p50 at 100k uploads
@@ -56,7 +58,6 @@ def target_checks(results, baseline):
     met is None where a target cannot be judged here. baseline maps (path, caller) to the
     1-client p50 at SCALING_SIZE, or is None when there is no larger-size comparison.
     """
-    floor_rps = results["floor"]["wrk"]["rps"]
     checks = []
     for row in results["rows"]:
         path, p50, rps = row["path"], row["seq_p50_ms"], row["wrk"]["rps"]
@@ -65,7 +66,7 @@ def target_checks(results, baseline):
         if limit is not None:
             checks.append((p50 <= limit, f"{name}: 1-client p50 {p50:.2f} ms (<= {limit} ms)"))
         if path in TARGET_SHARE_OF_FLOOR:
-            share = TARGET_SHARE_OF_FLOOR[path]
+            share, floor_rps = TARGET_SHARE_OF_FLOOR[path], results["floor"]["wrk"]["rps"]
             checks.append(
                 (
                     rps >= share * floor_rps,
@@ -87,7 +88,7 @@ def target_checks(results, baseline):
         checks.append(
             (mb < TARGET_RSS_MB, f"worker {pid}: max RSS {mb:.0f} MB (< {TARGET_RSS_MB} MB)")
         )
-    checks += export_checks(results.get("exports", []))
+    checks += export_checks(results.get("exports", []), results.get("export_floors", {}))
     if baseline is None:
         checks.append(
             (
@@ -99,26 +100,68 @@ def target_checks(results, baseline):
     return checks
 
 
-def export_checks(exports):
-    """Each export: memory held flat, and every matching row received."""
+def export_checks(exports, floors):
+    """Each export: its speed against its floor, its first byte, memory held flat, and
+    every matching row received. Runs saved before the floor was measured (their exports
+    were cut by ?from) cannot be judged on speed."""
     checks = []
     for e in exports:
-        rise = (e["rss_max_kib"] - e["rss_before_kib"]) * 1024 / 1e6
+        name = f"export {export_label(e)} ({e['rows']:,} rows)"
+        checks.append(_speed_check(name, e, floors))
         checks.append(
             (
-                rise < TARGET_EXPORT_RSS_RISE_MB,
-                f"export {e['format']} ({e['rows']:,} rows): serving worker's RSS rose "
-                f"{rise:.1f} MB (< {TARGET_EXPORT_RSS_RISE_MB} MB)",
+                e["first_byte_ms"] <= TARGET_EXPORT_FIRST_BYTE_MS,
+                f"{name}: first byte after {e['first_byte_ms']:.0f} ms "
+                f"(<= {TARGET_EXPORT_FIRST_BYTE_MS} ms)",
+            )
+        )
+        checks.append(
+            (
+                rss_rise_mb(e) < TARGET_EXPORT_RSS_RISE_MB,
+                f"{name}: serving worker's RSS rose {rss_rise_mb(e):.1f} MB "
+                f"(< {TARGET_EXPORT_RSS_RISE_MB} MB)",
             )
         )
         checks.append(
             (
                 e["complete"] and e["rows"] == e["expected_rows"],
-                f"export {e['format']}: {e['rows']:,} rows received of "
+                f"export {export_label(e)}: {e['rows']:,} rows received of "
                 f"{e['expected_rows']:,} matching",
             )
         )
     return checks
+
+
+def _speed_check(name, export, floors):
+    """The rows/s target, as a share of the floor measured in the same run: the machine's
+    load moves both alike, so the ratio holds where a fixed rows/s would not."""
+    speed = f"{name}: {export['rows_per_s']:,.0f} rows/s"
+    goal = f"(>= {TARGET_EXPORT_SHARE_OF_FLOOR:.2f}x the DB floor's)"
+    ratio = floor_ratio(export, floors)
+    if ratio is None:
+        return None, f"{speed}; no DB floor measured in this run {goal}"
+    floor_rps = floors[export["resource"]]["rows_per_s"]
+    return (
+        ratio >= TARGET_EXPORT_SHARE_OF_FLOOR,
+        f"{speed}, {ratio:.2f}x the DB floor's {floor_rps:,.0f} {goal}",
+    )
+
+
+def export_label(export):
+    """Its resource and format, as "uploads csv" (runs saved before sessions were
+    exported have no resource: they exported uploads)."""
+    return f"{export.get('resource', 'uploads')} {export['format']}"
+
+
+def floor_ratio(export, floors):
+    """The export's rows/s over its resource's DB floor's, or None without a floor."""
+    floor = floors.get(export.get("resource"))
+    return export["rows_per_s"] / floor["rows_per_s"] if floor else None
+
+
+def rss_rise_mb(export):
+    """The serving worker's RSS at most during the export less before it, in MB."""
+    return (export["rss_max_kib"] - export["rss_before_kib"]) * 1024 / 1e6
 
 
 def scaling_baseline(size=SIZE):

@@ -9,7 +9,7 @@ from datetime import UTC
 import database
 import embedded_postgres
 from auth import hash_api_key
-from plan import CURSOR_DEPTH, DATA_DIR, DAY, EXPORT_ROWS, SIZE
+from plan import CURSOR_DEPTH, DATA_DIR, DAY, SIZE
 from queries.generate import generate_world
 from queries.migrations import apply_migrations
 from queries.uploads import list_uploads
@@ -95,9 +95,7 @@ def world_facts(conn, scopes):
       on a whole number of 100-row pages, when the list is shorter), the id of the row
       after it (the cursor step's first row, and the single upload read by /uploads/{id}),
       and the caller's upload total;
-    - key_project: per caller, a project it sees (the key's own, or the light user's one);
-    - export: the heavy user's export window (from = the createdAt of its EXPORT_ROWS-th
-      newest upload, or none when it has fewer) and the exact number of rows it holds.
+    - key_project: per caller, a project it sees (the key's own, or the light user's one).
     """
     newest = conn.execute("SELECT max(created_at) AS at FROM uploads").fetchone()["at"]
     end = newest.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -114,14 +112,6 @@ def world_facts(conn, scopes):
         "light JWT": light_project,
         "API key": key_project,
     }
-    heavy = scopes["heavy JWT"]
-    created_from = None
-    if facts["cursor"]["heavy JWT"]["total"] > EXPORT_ROWS:
-        created_from = list_uploads(
-            conn, **heavy, limit=1, offset=EXPORT_ROWS - 1, with_total=False
-        ).fetchone()["created_at"]
-    expected = list_uploads(conn, **heavy, limit=1, created_from=created_from).fetchone()["total"]
-    facts["export"] = {"created_from": created_from, "rows": expected}
     return facts
 
 
