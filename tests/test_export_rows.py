@@ -11,6 +11,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import exports
 from fixture import load_fixture
 from schemas.rows import SessionRow, UploadRow
 from tests.builders import NOW, World
@@ -101,12 +102,13 @@ def csv_document(fields, rows):
     return text.getvalue().encode()
 
 
-def listed(client, resource, token):
+def listed(client, resource, token, filters=None):
     """Every row of the paginated JSON list, in its order."""
     rows, page = [], 1
     while True:
         answer = client.get(
-            f"/api/v1/{resource}?pageSize=100&page={page}",
+            f"/api/v1/{resource}",
+            query_string={"pageSize": 100, "page": page, **(filters or {})},
             headers={"Authorization": f"Bearer {token}"},
         ).get_json()
         rows += answer["data"]
@@ -115,25 +117,67 @@ def listed(client, resource, token):
         page += 1
 
 
+def filters(doc):
+    """Random list filters of each resource, over the world's own values."""
+    projects = st.sampled_from([project["id"] for project in doc["projects"]])
+    moments = st.sampled_from(
+        [row["createdAt"] for name in ("sessions", "uploads") for row in doc[name]]
+    )
+    words = {
+        "sessions": {
+            "status": st.sampled_from(["active", "pending", "expired", "completed,failed"]),
+            "tag": st.sampled_from(
+                [tag for s in doc["sessions"] for tag in s["tags"] or []] or ["x"]
+            ),
+        },
+        "uploads": {
+            "status": st.sampled_from(["delivered", "failed,partial", "pending", "stored_only"]),
+            "source": st.sampled_from(["camera", "gallery,url"]),
+            "destinationType": st.sampled_from(["webhook", "s3,dropbox"]),
+        },
+    }
+    return {
+        resource: st.fixed_dictionaries(
+            {},
+            optional={"projectId": projects, "from": moments, "to": moments, **words[resource]},
+        )
+        for resource in ("sessions", "uploads")
+    }
+
+
+# Both walks an export can take: its projects' own indexes, then a sort (a small scope), and
+# the all-projects indexes merged in order (a large one; the test worlds are all small).
+WALKS = {"per project": 10**9, "all projects": 0}
+
+
 @settings(
     max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(world=worlds())
-def test_every_exported_line_is_the_schemas_dump_of_its_row(app, db, world):
+@given(world=worlds(), data=st.data())
+def test_every_exported_line_is_the_schemas_dump_of_its_row(app, db, world, data, monkeypatch):
+    """Either walk, any filters: the export is the paginated list, line for line."""
     user, doc = world
     empty_tables(db)
     load_fixture(db, doc)
     token = make_token(user)
     client = app.test_client()
+    drawn = filters(doc)
     for resource in ("sessions", "uploads"):
-        rows = listed(client, resource, token)
-        exported = {
-            fmt: client.get(
-                f"/api/v1/{resource}?format={fmt}", headers={"Authorization": f"Bearer {token}"}
-            ).get_data()
-            for fmt in ("csv", "ndjson")
-        }
-        assert exported["ndjson"] == b"".join(orjson.dumps(row) + b"\n" for row in rows)
-        assert exported["csv"] == csv_document(FIELDS[resource], rows)
+        for given_filters in ({}, data.draw(drawn[resource], label=f"{resource} filters")):
+            rows = listed(client, resource, token, given_filters)
+            for walk, sorted_rows in WALKS.items():
+                monkeypatch.setattr(exports, "SORTED_EXPORT_ROWS", sorted_rows)
+                exported = {
+                    fmt: client.get(
+                        f"/api/v1/{resource}",
+                        query_string={"format": fmt, **given_filters},
+                        headers={"Authorization": f"Bearer {token}"},
+                    ).get_data()
+                    for fmt in ("csv", "ndjson")
+                }
+                note = f"{resource}, {walk}, {given_filters}"
+                ndjson = b"".join(orjson.dumps(row) + b"\n" for row in rows)
+                assert exported["ndjson"] == ndjson, note
+                assert exported["csv"] == csv_document(FIELDS[resource], rows), note
