@@ -14,6 +14,7 @@ the body short (no final chunk), and a log line says why.
 import functools
 import logging
 import time
+from datetime import UTC, datetime
 
 import psycopg
 from flask import current_app, g, request, stream_with_context
@@ -109,7 +110,9 @@ def _statement_params(resource, scope, filters, export_format):
     """The export statement's parameters: the scope's projects as read in the snapshot (the
     projectId filter is already applied there), the other filters, the walk, the format."""
     given = {name: filters[name] for name in filters.keys() - {"project_id", "created_to"}}
-    before_at, before_id = list_bounds(filters.get("created_to"))
+    if "created_from" in given:
+        given["created_from"] = _utc(given["created_from"])
+    before_at, before_id = list_bounds(_utc(filters.get("created_to")))
     walk = "per_project" if scope[resource] <= SORTED_EXPORT_ROWS else "global"
     return (
         dict.fromkeys(STATEMENTS[resource].params)
@@ -122,6 +125,18 @@ def _statement_params(resource, scope, filters, export_format):
             "format": export_format,
         }
     )
+
+
+def _utc(moment):
+    """A moment in UTC, for binding as text: Python allows offsets up to ±23:59, PostgreSQL's
+    text input ±15:59. Past either end of Python's years in UTC, that end (no row lies
+    beyond it)."""
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def _chunks(conn, statement, params, header, deadline):
