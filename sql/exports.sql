@@ -119,7 +119,8 @@ ORDER BY created_at DESC, id DESC;
 -- name: export_sessions
 -- Every session of the caller's scope under the list filters, newest first, each as one
 -- line of CSV or NDJSON (format), exactly as the JSON lists and schemas/rows.py's SessionRow
--- give it; walks as export_uploads'.
+-- give it; walks as export_uploads' (written out again: a statement cannot take its table as
+-- a parameter, as in sessions.sql and uploads.sql).
 WITH scope AS (
     SELECT unnest(%(projects)s::uuid[]) AS project_id
 ),

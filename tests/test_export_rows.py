@@ -17,6 +17,7 @@ from fixture import load_fixture
 from schemas.rows import SessionRow, UploadRow
 from tests.builders import NOW, World
 from tests.conftest import empty_tables, make_token
+from tests.test_exports import cell
 
 SPECIALS = [
     ",",
@@ -86,17 +87,6 @@ def worlds(draw):
 def csv_document(fields, rows):
     """What the exports wrote before PostgreSQL did: Python's csv module over the JSON rows
     (null empty, booleans true/false, tags and breakdowns joined with ';')."""
-
-    def cell(value):
-        if value is None:
-            return ""
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, list):
-            return ";".join(
-                f"{v['type']}:{v['count']}" if isinstance(v, dict) else v for v in value
-            )
-        return value
 
     text = io.StringIO()
     csv.writer(text).writerows([fields] + [[cell(row[name]) for name in fields] for row in rows])

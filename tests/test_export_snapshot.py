@@ -15,6 +15,7 @@ from fixture import load_fixture
 from tests.builders import NOW
 from tests.conftest import bearer, make_token, ordered
 from tests.rowmodel import SESSION_FIELDS, UPLOAD_FIELDS, Model
+from tests.test_exports import cell
 
 FIELDS = {"sessions": SESSION_FIELDS, "uploads": UPLOAD_FIELDS}
 # Far more than one internal batch or chunk (~0.8 MB of each list, rows of over 1 KB by
@@ -123,17 +124,6 @@ def expected_rows(model, resource, projects):
     if resource == "sessions":
         return model.session_rows(projects)
     return model.upload_rows(projects)
-
-
-def cell(value):
-    """A JSON value as its CSV cell: true/false, null empty, lists joined with ';'."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ";".join(f"{v['type']}:{v['count']}" if isinstance(v, dict) else v for v in value)
-    return str(value)
 
 
 def parsed(body, resource, fmt):
