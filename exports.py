@@ -119,6 +119,7 @@ def _statement_params(resource, scope, filters, export_format):
         | given
         | {
             "projects": scope["projects"],
+            "only_project": scope["projects"][0] if len(scope["projects"]) == 1 else None,
             "before_at": before_at,
             "before_id": before_id,
             "walk": walk,

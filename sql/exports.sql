@@ -37,6 +37,8 @@ scope_uploads AS (
      WHERE %(walk)s = 'global'
        -- A constant array of more than a few is tested by hashing, in index order.
        AND u.project_id = ANY(%(projects)s::uuid[])
+       -- One project (an API key's): its own index, in the same order, reads no other's.
+       AND (%(only_project)s::uuid IS NULL OR u.project_id = %(only_project)s::uuid)
        AND in_window(u.created_at, u.id, %(created_from)s, %(before_at)s, %(before_id)s)
      ORDER BY u.created_at DESC, u.id DESC)
     UNION ALL
@@ -128,6 +130,7 @@ scope_sessions AS (
     (SELECT s.* FROM upload_sessions s
      WHERE %(walk)s = 'global'
        AND s.project_id = ANY(%(projects)s::uuid[])
+       AND (%(only_project)s::uuid IS NULL OR s.project_id = %(only_project)s::uuid)
        AND in_window(s.created_at, s.id, %(created_from)s, %(before_at)s, %(before_id)s)
      ORDER BY s.created_at DESC, s.id DESC)
     UNION ALL
