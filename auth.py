@@ -154,11 +154,3 @@ def _confirm(caller, check):
             raise Unauthorized(_BAD_KEY, "unknown_key")
         raise Unauthorized(_BAD_TOKEN, "unknown_user")
     g.caller_id = str(row["id"])  # the user's or the key's id, for the request log
-
-
-def read_in_confirmed_scope(send, **params):
-    """The rows of `send` for a caller this request has already confirmed (a long
-    export's later batches): the statement alone, without the check."""
-    caller = g.caller
-    (rows,) = database.pipelined(lambda conn: (send(conn, **caller.scope, **params),))
-    return rows.fetchall()
