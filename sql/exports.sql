@@ -94,7 +94,7 @@ exported AS (
            upload_status(coalesce(d.deliveries, 0), d.sent, d.failed) AS status
     FROM scope_uploads u
     LEFT JOIN per_upload d ON d.upload_created_at = u.created_at AND d.upload_id = u.id
-    -- A lateral lookup keeps the walk's order, and the planner memoizes it per project.
+    -- A lateral lookup (an index probe per row into a small table) keeps the walk's order.
     CROSS JOIN LATERAL (SELECT name FROM projects WHERE id = u.project_id) AS p
     WHERE (%(sources)s::text[] IS NULL OR u.source = ANY(%(sources)s::text[]))
       AND (%(destination_types)s::text[] IS NULL OR d.has_type)
