@@ -170,11 +170,7 @@ page_rows AS (
            coalesce(pu.sent, 0) AS destinations_delivered,
            coalesce(pu.failed, 0) AS destinations_failed,
            coalesce(pu.breakdown, '[]'::json) AS destinations_breakdown,
-           CASE WHEN pu.total IS NULL THEN 'stored_only'
-                WHEN pu.sent = pu.total THEN 'delivered'
-                WHEN pu.failed = 0 THEN 'pending'
-                WHEN pu.sent = 0 THEN 'failed'
-                ELSE 'partial' END AS status,
+           upload_status(coalesce(pu.total, 0), pu.sent, pu.failed) AS status,
            -- A single upload is answered with its deliveries.
            CASE WHEN %(upload_id)s::uuid IS NOT NULL THEN (
                SELECT coalesce(json_agg(json_build_object(

@@ -76,3 +76,14 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
     SELECT (sources IS NULL AND destination_types IS NULL)
         OR upload_row_matches(upload, sources, destination_types)
 $$;
+
+-- An upload's status from its delivery counts, as the lists and exports derive it (the rule
+-- upload_rollups.status stores, which a generated column must write out itself).
+CREATE OR REPLACE FUNCTION upload_status(deliveries bigint, sent bigint, failed bigint)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN deliveries = 0 THEN 'stored_only'
+                WHEN sent = deliveries THEN 'delivered'
+                WHEN failed = 0 THEN 'pending'
+                WHEN sent = 0 THEN 'failed'
+                ELSE 'partial' END
+$$;

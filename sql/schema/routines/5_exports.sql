@@ -16,13 +16,3 @@ CREATE OR REPLACE FUNCTION api_timestamp(moment timestamptz)
 RETURNS text LANGUAGE sql STABLE AS $$
     SELECT to_char(moment AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 $$;
-
--- An upload's status from its delivery counts (the rule upload_rollups.status stores).
-CREATE OR REPLACE FUNCTION upload_status(deliveries bigint, sent bigint, failed bigint)
-RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE WHEN deliveries = 0 THEN 'stored_only'
-                WHEN sent = deliveries THEN 'delivered'
-                WHEN failed = 0 THEN 'pending'
-                WHEN sent = 0 THEN 'failed'
-                ELSE 'partial' END
-$$;
