@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from plan import ENDPOINTS, EXPORT_FORMATS, EXPORTS
 from processes import worker_rss_kib
 from servers import get
-from statements import caller_project_ids, export_floor
+from statements import export_floor
 
 SEQUENTIAL_WARMUP, SEQUENTIAL_REQUESTS, SEQUENTIAL_BUDGET_S = 20, 200, 10
 WRK_ARGS = ["-t2", "-c16", "-d5s", "--timeout", "10s", "--latency"]
@@ -133,11 +133,11 @@ def walk_cursors(port, credentials, world):
         facts["token"] = token
 
 
-def export_side(url, api_pid, port, credential, user_id, peaks):
-    """The export section: per resource, its database floor, then its whole export in each
-    format through gunicorn, so each export is judged against a floor measured moments
-    before on the same machine. Returns (exports, {resource: floor})."""
-    project_ids = caller_project_ids(url, user_id)
+def export_side(url, api_pid, port, credential, project_ids, peaks):
+    """The export section: per resource, its database floor (over the caller's
+    `project_ids`), then its whole export in each format through gunicorn, so each export is
+    judged against a floor measured moments before on the same machine. Returns (exports,
+    {resource: floor})."""
     exports, floors = [], {}
     for resource, table in EXPORTS.items():
         floor = floors[resource] = export_floor(url, table, project_ids)

@@ -63,7 +63,7 @@ def main():
             rows, floor, _, max_rss = http_side(api.pid, port, floor_port, credentials, world)
         if MEASURE_EXPORTS:
             exports, export_floors = export_side(
-                url, api.pid, port, credentials["heavy JWT"], callers["heavy_user_id"], max_rss
+                url, api.pid, port, credentials["heavy JWT"], world["heavy_projects"], max_rss
             )
         rss = sample_rss(api.pid, max_rss)
         load.append(os.getloadavg()[0])

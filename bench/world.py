@@ -95,7 +95,8 @@ def world_facts(conn, scopes):
       on a whole number of 100-row pages, when the list is shorter), the id of the row
       after it (the cursor step's first row, and the single upload read by /uploads/{id}),
       and the caller's upload total;
-    - key_project: per caller, a project it sees (the key's own, or the light user's one).
+    - key_project: per caller, a project it sees (the key's own, or the light user's one);
+    - heavy_projects: the heavy user's project ids (its exports' floor reads them).
     """
     newest = conn.execute("SELECT max(created_at) AS at FROM uploads").fetchone()["at"]
     end = newest.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -107,6 +108,13 @@ def world_facts(conn, scopes):
     light_project = conn.execute(
         "SELECT project_id FROM caller_projects(%(user_id)s, NULL)", scopes["light JWT"]
     ).fetchone()["project_id"]
+    facts["heavy_projects"] = [
+        str(row["project_id"])
+        for row in conn.execute(
+            "SELECT project_id FROM caller_projects(%(user_id)s, %(key_hash)s)",
+            scopes["heavy JWT"],
+        )
+    ]
     facts["key_project"] = {
         "heavy JWT": key_project,
         "light JWT": light_project,
