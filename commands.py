@@ -47,10 +47,11 @@ def generate_api_key():
 @click.command("init-db")
 @with_appcontext
 def init_db_command():
-    """Create or migrate the schema (idempotent)."""
+    """Create or migrate the schema (idempotent); set up the read-only role."""
+    settings = current_app.config["SETTINGS"]
     with _connect() as conn:
         conn.add_notice_handler(_echo_warning)
-        applied = apply_migrations(conn)
+        applied = apply_migrations(conn, database.api_session_settings(settings))
     click.echo(f"applied {', '.join(applied)}" if applied else "schema is up to date")
 
 

@@ -24,6 +24,12 @@ SUPPORTED_ALGORITHMS = (
 )
 
 
+# The timeouts the service runs with unless configured; also what init-db stores on the
+# read-only role when it is given no settings (database.session_settings).
+DEFAULT_STATEMENT_TIMEOUT_MS = 2000
+DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS = 10000
+
+
 class ConfigError(RuntimeError):
     """A setting is missing or invalid; the service refuses to start."""
 
@@ -47,6 +53,14 @@ def _number(name, default, minimum, parse=int):
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _switch(name, default):
+    """An on/off setting."""
+    raw = (_env(name) or default).lower()
+    if raw not in ("on", "off"):
+        raise ConfigError(f"{name} must be on or off, got {raw!r}")
+    return raw == "on"
 
 
 def _origins(name):
@@ -119,6 +133,11 @@ class Settings:
     metrics_allow: tuple = ()
     # An export's own bound (it outlives the statement timeout): past it the body is cut.
     export_timeout_seconds: int = 600
+    # How long a pooled connection lives: after a failover to the primary, the bound on
+    # coming back to a standby (each replacement is made by libpq's host rules again).
+    pool_max_lifetime_seconds: float = 300.0
+    # Off for PgBouncer in transaction mode: no prepared statements, no startup options.
+    prepared_statements: bool = True
 
     @property
     def uses_hmac(self):
@@ -180,7 +199,7 @@ def load_settings():
         raise ConfigError("DATABASE_URL is not set (make run and make test set it for you)")
     pool_min = _number("DB_POOL_MIN_SIZE", 1, 0)
     pool_timeout = _number("DB_POOL_TIMEOUT_SECONDS", 3.0, 0.1, float)
-    statement_timeout = _number("DB_STATEMENT_TIMEOUT_MS", 2000, 1)
+    statement_timeout = _number("DB_STATEMENT_TIMEOUT_MS", DEFAULT_STATEMENT_TIMEOUT_MS, 1)
     # Each bound inside the next one out (statement < pool < gunicorn 10 s < nginx), so a
     # slow query is answered with our 503 before anything further out gives up on it.
     if statement_timeout >= pool_timeout * 1000:
@@ -203,10 +222,14 @@ def load_settings():
         pool_max_size=_number("DB_POOL_MAX_SIZE", max(4, pool_min), max(1, pool_min)),
         pool_timeout_seconds=pool_timeout,
         statement_timeout_ms=statement_timeout,
-        idle_in_transaction_timeout_ms=_number("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000, 1),
+        idle_in_transaction_timeout_ms=_number(
+            "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS, 1
+        ),
         cursor_secret=cursor_secret,
         cors_origins=_origins("CORS_ORIGINS"),
         trusted_proxies=_number("TRUSTED_PROXIES", 0, 0),
         metrics_allow=_networks("METRICS_ALLOW", "127.0.0.1/32,::1/128"),
         export_timeout_seconds=_number("EXPORT_TIMEOUT_SECONDS", 600, 1),
+        pool_max_lifetime_seconds=_number("DB_POOL_MAX_LIFETIME_SECONDS", 300.0, 1.0, float),
+        prepared_statements=_switch("DB_PREPARED_STATEMENTS", "on"),
     )

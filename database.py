@@ -9,47 +9,77 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+import config
 import logs
 
 
-def session_options(settings):
-    """Server settings every API connection starts with.
+def session_settings(
+    statement_timeout_ms=config.DEFAULT_STATEMENT_TIMEOUT_MS,
+    idle_in_transaction_timeout_ms=config.DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+):
+    """Server settings every API session runs with, by name.
 
     API connections only read, one statement per answer (a list and its total come
     from one statement, hence one snapshot), and runaway queries are cut off by the
     server. Plans are generic: each query is prepared once per connection and its plan
     choices are made at run time by the query itself, so re-planning per call (milliseconds
     for the list queries) would buy nothing; nor would JIT compilation, which the generic
-    plans' large cost estimates would otherwise trigger.
+    plans' large cost estimates would otherwise trigger. Timestamps are written in UTC.
+
+    The pool sends them with every connection (startup options); init-db also stores them
+    on the read-only role, where a pooler that refuses startup options needs them.
     """
-    return " ".join(
-        [
-            "-c default_transaction_read_only=on",
-            "-c plan_cache_mode=force_generic_plan",
-            "-c jit=off",  # compiling a plan costs more than any of these queries runs
-            f"-c statement_timeout={settings.statement_timeout_ms}",
-            f"-c idle_in_transaction_session_timeout={settings.idle_in_transaction_timeout_ms}",
-            "-c TimeZone=UTC",
-        ]
-    )
+    return {
+        "default_transaction_read_only": "on",
+        "plan_cache_mode": "force_generic_plan",
+        "jit": "off",  # compiling a plan costs more than any of these queries runs
+        "statement_timeout": str(statement_timeout_ms),
+        "idle_in_transaction_session_timeout": str(idle_in_transaction_timeout_ms),
+        "TimeZone": "UTC",
+    }
+
+
+def api_session_settings(settings):
+    """session_settings for the service's configured timeouts."""
+    return session_settings(settings.statement_timeout_ms, settings.idle_in_transaction_timeout_ms)
+
+
+def connection_options(settings):
+    """What the pool's connections are made with.
+
+    With DB_PREPARED_STATEMENTS=off (PgBouncer in transaction mode, where consecutive
+    transactions may run on different servers and startup options are refused) nothing is
+    prepared and the session settings come from the role instead (init-db writes them).
+    """
+    options = {
+        "row_factory": dict_row,
+        "autocommit": True,
+        "application_name": "apertur-api",
+        "connect_timeout": max(1, int(settings.pool_timeout_seconds)),
+        "prepare_threshold": None,
+    }
+    if settings.prepared_statements:
+        startup = " ".join(f"-c {k}={v}" for k, v in api_session_settings(settings).items())
+        options |= {"options": startup, "prepare_threshold": 0}  # prepare on first use
+    return options
 
 
 def create_pool(settings):
     """A pool for this process, opened without waiting, so the app starts while the
-    database is down."""
+    database is down.
+
+    DATABASE_URL may name several hosts with target_session_attrs (libpq's multi-host
+    failover): every connection, first or replacement, is made by those rules, and none
+    lives longer than DB_POOL_MAX_LIFETIME_SECONDS, so a worker that fell back to the
+    primary returns to a standby within that time.
+    """
     pool = ConnectionPool(
         settings.database_url,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         timeout=settings.pool_timeout_seconds,
-        kwargs={
-            "options": session_options(settings),
-            "row_factory": dict_row,
-            "autocommit": True,
-            "prepare_threshold": 0,  # prepare every query on first use
-            "application_name": "apertur-api",
-            "connect_timeout": max(1, int(settings.pool_timeout_seconds)),
-        },
+        max_lifetime=settings.pool_max_lifetime_seconds,
+        kwargs=connection_options(settings),
         # Give up on a failed reconnection quickly: the next request then starts a fresh
         # attempt, so the pool is back within a second of the database, not after a
         # long exponential backoff.
@@ -122,17 +152,31 @@ def pipelined(send):
 
     Pooled connections are not pinged before use (that would be a round trip of its
     own). A connection found dead instead, e.g. after a database restart, is dropped,
-    the pool's idle connections are checked, and the read is tried once more.
+    the pool's idle connections are checked, and the read is tried once more on a new
+    connection, made by the same rules (libpq may pick another host).
     """
     conn = request_connection()
     try:
         return _in_pipeline(conn, send)
-    except psycopg.OperationalError:
-        if not conn.broken:
+    except psycopg.OperationalError as exc:
+        if not connection_lost(conn, exc):
             raise
+    conn.close()  # the pool discards it when it comes back
     release_request_connection()
     current_app.extensions["db_pool"].check()
     return _in_pipeline(request_connection(), send)
+
+
+# Errors after which a connection is useless even if its socket is still open: the
+# server is shutting down, or (class 08) a pooler in between lost its server, e.g.
+# PgBouncer's "server login has been failing" (08P01).
+_LOST_SERVER = ("57P01", "57P02", "57P03")
+
+
+def connection_lost(conn, exc):
+    """Whether `exc` means the connection no longer leads to a working server."""
+    state = exc.sqlstate or ""
+    return conn.broken or state.startswith("08") or state in _LOST_SERVER
 
 
 def _in_pipeline(conn, send):

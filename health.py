@@ -1,15 +1,20 @@
 """Liveness and readiness probes for load balancers and orchestrators: no credentials.
 
 /healthz says the process serves requests (it touches nothing else); /readyz says this
-instance can answer the API: the database answers, quickly, and every schema migration
-the code expects has been applied. Both are cheap enough to be polled every second.
+instance can answer the API: the database answers, quickly, its sessions have the settings
+the service relies on, and every schema migration the code expects has been applied. It
+also says which role the database has (primary, or standby with its replay lag), so a
+balancer or an operator sees where a worker reads after a failover. Both are cheap enough
+to be polled every second.
 """
 
 import psycopg
 from flask import Blueprint, current_app
 from psycopg_pool import PoolTimeout
 
+import database
 from errors import Unavailable
+from queries import load_queries
 from queries.migrations import pending_migrations
 
 bp = Blueprint("health", __name__)
@@ -17,6 +22,8 @@ bp = Blueprint("health", __name__)
 # A probe must answer before the prober gives up (typically 1 s): wait at most this long
 # for a pooled connection, whatever DB_POOL_TIMEOUT_SECONDS says.
 READY_WAIT_SECONDS = 0.5
+
+_SQL = load_queries("health.sql", {"database_role": {"names"}})
 
 
 @bp.get("/healthz", provide_automatic_options=False)
@@ -27,13 +34,25 @@ def healthz():
 
 @bp.get("/readyz", provide_automatic_options=False)
 def readyz():
-    """Ready: the database answers and the schema is current; otherwise 503 unavailable."""
+    """Ready: the database answers, as configured, with the schema current; otherwise 503
+    unavailable. Names the database's role and, on a standby, its replay lag in seconds."""
     pool = current_app.extensions["db_pool"]
+    expected = database.api_session_settings(current_app.config["SETTINGS"])
     try:
         with pool.connection(timeout=min(READY_WAIT_SECONDS, pool.timeout)) as conn:
+            found = _SQL["database_role"].one(conn, names=list(expected))
             pending = pending_migrations(conn)
     except (PoolTimeout, psycopg.OperationalError):
         raise Unavailable("The database is unavailable.") from None
+    wrong = [name for name, value in expected.items() if found["settings"].get(name) != value]
+    if wrong:
+        raise Unavailable(
+            f"The database session lacks the service's settings ({', '.join(wrong)}): "
+            "run init-db, which stores them on the read-only role."
+        )
     if pending:
         raise Unavailable(f"Schema migrations are pending: {', '.join(pending)}.")
-    return {"status": "ready"}
+    ready = {"status": "ready", "role": found["role"]}
+    if found["role"] == "standby":
+        ready["replayLagSeconds"] = found["replay_lag_seconds"]
+    return ready

@@ -8,9 +8,11 @@ version of the routines (a digest of their text) records what a database has.
 """
 
 import hashlib
+import json
 
 import psycopg
 
+import database
 from queries import SQL_DIR, load_queries
 
 SCHEMA_DIR = SQL_DIR / "schema"
@@ -26,7 +28,9 @@ _SQL = load_queries(
         "fill_empty_rollups": set(),
     },
 )
-_ROLES = load_queries("roles.sql", {"grant_api_role": set()})
+_ROLES = load_queries(
+    "roles.sql", {"stage_api_role_settings": {"settings"}, "grant_api_role": set()}
+)
 
 API_ROLE = "apertur_api"  # the role roles.sql creates and grants
 
@@ -69,9 +73,13 @@ def pending_migrations(conn):
     return [version for version, _ in _pending(applied)]
 
 
-def apply_migrations(conn):
+def apply_migrations(conn, role_settings=None):
     """Apply pending schema files, then the routines if they changed, and fill any rollup
-    left empty, in one transaction; return the versions applied."""
+    left empty, in one transaction; return the versions applied.
+
+    The read-only role gets `role_settings` (name → value; database.session_settings()
+    with the default timeouts unless given) as its session defaults.
+    """
     with conn.transaction():
         _SQL["lock_migrations"].execute(conn)
         _SQL["create_migrations_table"].execute(conn)
@@ -84,6 +92,8 @@ def apply_migrations(conn):
         if pending:
             _SQL["fill_empty_rollups"].execute(conn)
         # Re-granted on every run, so tables added by later migrations are covered.
+        settings = role_settings or database.session_settings()
+        _ROLES["stage_api_role_settings"].execute(conn, settings=json.dumps(settings))
         _ROLES["grant_api_role"].execute(conn)
     return [version for version, _ in pending]
 

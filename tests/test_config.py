@@ -34,6 +34,7 @@ def test_defaults(env):
     )
     assert (settings.statement_timeout_ms, settings.idle_in_transaction_timeout_ms) == (2000, 10000)
     assert (settings.cors_origins, settings.trusted_proxies) == ((), 0)
+    assert (settings.pool_max_lifetime_seconds, settings.prepared_statements) == (300.0, True)
     assert [str(n) for n in settings.metrics_allow] == ["127.0.0.1/32", "::1/128"]
     assert settings.jwt_config()["JWT_DECODE_ALGORITHMS"] == ["HS256"]
 
@@ -50,6 +51,13 @@ def test_timeouts_nest_inside_each_other(env):
     nginx = (config.PROJECT_DIR / "deploy" / "nginx.conf").read_text()
     read_timeout = int(re.search(r"proxy_read_timeout (\d+)s;", nginx).group(1))
     assert read_timeout > gunicorn["timeout"]
+
+
+def test_pool_lifetime_and_prepared_statements(env):
+    env.setenv("DB_POOL_MAX_LIFETIME_SECONDS", "12.5")
+    env.setenv("DB_PREPARED_STATEMENTS", " OFF ")
+    settings = load_settings()
+    assert (settings.pool_max_lifetime_seconds, settings.prepared_statements) == (12.5, False)
 
 
 def test_cors_origins_and_trusted_proxies(env):
@@ -78,6 +86,8 @@ def test_development_generates_one_secret_and_keeps_it(env):
         ({"DB_POOL_TIMEOUT_SECONDS": "soon"}, "must be a number"),
         ({"DB_POOL_MAX_SIZE": "0"}, "at least 1"),
         ({"DB_STATEMENT_TIMEOUT_MS": "1.5"}, "must be an integer"),
+        ({"DB_POOL_MAX_LIFETIME_SECONDS": "0.5"}, "at least 1.0"),
+        ({"DB_PREPARED_STATEMENTS": "no"}, "DB_PREPARED_STATEMENTS must be on or off"),
         ({"CORS_ORIGINS": "*"}, "is not an origin"),
         ({"CORS_ORIGINS": "dash.example.com"}, "is not an origin"),
         ({"TRUSTED_PROXIES": "-1"}, "at least 0"),

@@ -192,7 +192,10 @@ def test_outage_answers_503_promptly_and_recovers_without_restart(pg, server):
     assert {k: (r.status_code, r.text) for k, r in after.items()} == {
         k: (r.status_code, r.text) for k, r in before.items()
     }
-    assert requests.get(base + "/readyz", timeout=5).json() == {"status": "ready"}
+    assert requests.get(base + "/readyz", timeout=5).json() == {
+        "status": "ready",
+        "role": "primary",
+    }
     assert master.poll() is None and _workers(master) == workers
 
 

@@ -17,9 +17,24 @@ def test_healthz_answers_without_credentials_and_ignores_bad_ones(client):
 
 
 def test_readyz_is_200_when_the_database_answers_and_the_schema_is_current(client):
+    """On a primary it says so, and has no replay lag to report (a standby's: test_replica)."""
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready"}
+    assert response.get_json() == {"status": "ready", "role": "primary"}
+
+
+def test_readyz_is_503_when_the_sessions_lack_the_services_settings(app):
+    """Without startup options the settings must come from the role; the superuser the tests
+    connect as has none, so the server's defaults (no statement timeout) would apply."""
+    app = create_app(replace(app.config["SETTINGS"], prepared_statements=False))
+    try:
+        response = app.test_client().get("/readyz")
+    finally:
+        app.extensions["db_pool"].close()
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["error"] == "unavailable"
+    assert "statement_timeout" in body["message"] and "init-db" in body["message"]
 
 
 def test_readyz_is_503_naming_the_pending_migration(client, db):

@@ -335,3 +335,33 @@ def test_recovery_conflict_answers_503(cluster, impatient_standby):
     assert body["error"] == "unavailable" and "conflict" not in body["message"]
     # The pool replaced the cancelled connection: the next request is served normally.
     assert _get(cluster["replica"], "/api/v1/uploads", cluster["credentials"]["key"]).is_json
+
+
+def test_readyz_names_the_standby_and_its_replay_lag(cluster):
+    """Caught up: lag 0. With replay paused behind a write: at least the time since then."""
+    _wait_for_replay(cluster["primary_url"], cluster["replica_url"])
+    replica = cluster["replica"]
+    assert replica.get("/readyz").get_json() == {
+        "status": "ready",
+        "role": "standby",
+        "replayLagSeconds": 0.0,
+    }
+    assert cluster["primary"].get("/readyz").get_json() == {"status": "ready", "role": "primary"}
+    with database.connect(cluster["replica_url"], autocommit=True) as standby:
+        standby.execute("SELECT pg_wal_replay_pause()")
+        try:
+            with database.connect(cluster["primary_url"]) as primary:
+                primary.execute("CREATE TEMP TABLE lag_probe (n int)")  # WAL, nothing visible
+                primary.execute("SELECT txid_current()")
+            written = time.monotonic()
+            deadline = written + REPLAY_WITHIN
+            while True:  # until the standby has received the write it is not replaying
+                body = replica.get("/readyz").get_json()
+                if body["replayLagSeconds"] >= 1.0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert body["role"] == "standby" and body["replayLagSeconds"] >= 1.0, body
+        finally:
+            standby.execute("SELECT pg_wal_replay_resume()")
+    _wait_for_replay(cluster["primary_url"], cluster["replica_url"])
+    assert replica.get("/readyz").get_json()["replayLagSeconds"] == 0.0
