@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint format soak bench bench-report bench-pictures stop-db clean
+.PHONY: run test lint format soak chaos bench bench-report bench-pictures stop-db clean
 
 $(VENV)/installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -38,6 +38,12 @@ clean: stop-db
 soak: $(VENV)/installed
 	@command -v wrk >/dev/null || { echo "make soak needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/soak.py
+
+# The recommended topology (primary, standby, PgBouncer, two app instances, nginx) under
+# load while parts are taken away, longer than tests/test_topology.py; prints a table.
+CHAOS_SECONDS ?= 15
+chaos: $(VENV)/installed
+	$(BIN)/python -m tests.topology --seconds $(CHAOS_SECONDS)
 
 # Benchmarks: every endpoint x caller on a generated world of SIZE uploads, against a
 # framework floor and a database floor. Results in bench/results.md; `make bench SIZE=100000`.

@@ -1,6 +1,7 @@
-"""Real gunicorn processes for tests that speak HTTP."""
+"""Real gunicorn and nginx processes for tests that speak HTTP."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +17,9 @@ from tests.conftest import TEST_SECRET
 REPO = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 START_TIMEOUT = 15.0
+NGINX = shutil.which("nginx") or next(
+    (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(path).exists()), None
+)
 
 
 def free_port():
@@ -75,3 +79,57 @@ def running_gunicorn(log, *, workers=2, args=(), ready=lambda process: True, **s
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def running_nginx(directory, upstreams):
+    """nginx with deploy/nginx.conf as shipped but for its upstream block's servers, which are
+    `upstreams` (host:port each), and the port it listens on; yields its base URL."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    site = (REPO / "deploy" / "nginx.conf").read_text()
+    servers = "\n    ".join(f"server {upstream};" for upstream in upstreams)
+    site = site.replace("server 127.0.0.1:8000;", servers)
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (directory / sub).mkdir(mode=0o777)
+        (directory / sub).chmod(0o777)  # nginx's workers may run as nobody
+    (directory / "apertur.conf").write_text(site)
+    (directory / "nginx.conf").write_text(f"""
+daemon off;
+worker_processes 1;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log {directory}/access.log;
+    client_body_temp_path {directory}/body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+    include {directory}/apertur.conf;
+}}
+""")
+    process = subprocess.Popen(
+        [NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"nginx exited: {(directory / 'error.log').read_text()}")
+            try:
+                requests.get(base + "/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    pytest.fail("nginx did not start")
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -5,12 +5,8 @@ installs it).
 """
 
 import json
-import shutil
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import requests
@@ -18,66 +14,11 @@ import requests
 from fixture import load_fixture
 from tests.builders import World
 from tests.conftest import bearer
-from tests.servers import free_port, running_gunicorn
+from tests.servers import NGINX, free_port, running_gunicorn, running_nginx
 
-REPO = Path(__file__).resolve().parent.parent
-NGINX = shutil.which("nginx") or next(
-    (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(path).exists()), None
-)
 pytestmark = pytest.mark.skipif(
     NGINX is None, reason="nginx is not installed here (apt-get install nginx); .ci/run installs it"
 )
-
-
-@contextmanager
-def running_nginx(directory, upstream):
-    """nginx with deploy/nginx.conf, pointed at `upstream` (host:port); yields its base URL."""
-    port = free_port()
-    site = (REPO / "deploy" / "nginx.conf").read_text()
-    site = site.replace("server 127.0.0.1:8000;", f"server {upstream};")
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (directory / sub).mkdir(mode=0o777)
-        (directory / sub).chmod(0o777)  # nginx's workers may run as nobody
-    (directory / "apertur.conf").write_text(site)
-    (directory / "nginx.conf").write_text(f"""
-daemon off;
-worker_processes 1;
-pid {directory}/nginx.pid;
-error_log {directory}/error.log;
-events {{ worker_connections 256; }}
-http {{
-    access_log {directory}/access.log;
-    client_body_temp_path {directory}/body;
-    proxy_temp_path {directory}/proxy;
-    fastcgi_temp_path {directory}/fastcgi;
-    uwsgi_temp_path {directory}/uwsgi;
-    scgi_temp_path {directory}/scgi;
-    include {directory}/apertur.conf;
-}}
-""")
-    process = subprocess.Popen(
-        [NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"nginx exited: {(directory / 'error.log').read_text()}")
-            try:
-                requests.get(base + "/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    pytest.fail("nginx did not start")
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +28,7 @@ def stack(database_url, tmp_path_factory):
     log = directory / "gunicorn.log"
     with (
         running_gunicorn(log, DATABASE_URL=database_url, TRUSTED_PROXIES="1") as (app, _),
-        running_nginx(directory, app.removeprefix("http://")) as proxy,
+        running_nginx(directory, [app.removeprefix("http://")]) as proxy,
     ):
         yield proxy, app, log
 
@@ -238,3 +179,21 @@ def test_exports_are_gzipped(stack, key):
     )
     assert response.status_code == 200 and response.headers["Content-Encoding"] == "gzip"
     assert response.text.startswith("id,filename,")
+
+
+def test_no_reachable_instance_is_a_json_503_and_a_down_one_is_skipped(stack, key, tmp_path):
+    """nginx's own 502 (nothing listens) comes in the API's envelope; with a live instance
+    beside a dead one every GET is answered by the live one (retried there)."""
+    _, app, _ = stack
+    dead = f"127.0.0.1:{free_port()}"
+    with running_nginx(tmp_path / "none", [dead]) as proxy:
+        response = requests.get(proxy + "/api/v1/stats", headers=bearer(key), timeout=10)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"] == "unavailable"
+    with running_nginx(tmp_path / "one", [dead, app.removeprefix("http://")]) as proxy:
+        statuses = [
+            requests.get(proxy + "/api/v1/stats", headers=bearer(key), timeout=10).status_code
+            for _ in range(6)
+        ]
+    assert statuses == [200] * 6
