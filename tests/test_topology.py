@@ -20,9 +20,12 @@ pytestmark = pytest.mark.skipif(
 LIFETIME_SECONDS = 3.0  # DB_POOL_MAX_LIFETIME_SECONDS for the run
 HOLD_SECONDS = 3.0  # load held per step
 FAILOVER_WITHIN = 3.0
-# Back on the standby: a connection made before the standby returned lives out its lifetime
-# (jittered below it); PgBouncer retries its server within server_login_retry (1 s).
-BACK_WITHIN = LIFETIME_SECONDS + 1.0 + 1.5
+# The standby serves again once a worker's connection made before it returned reaches its
+# lifetime and the replacement goes through PgBouncer (which retries its server within
+# server_login_retry, 1 s). All are back within two lifetimes: a replacement that meets
+# PgBouncer before it reconnected goes to the primary for one more (docs/scaling.md).
+SERVES_WITHIN = LIFETIME_SECONDS + 1.0 + 1.5
+ALL_BACK_WITHIN = 2 * LIFETIME_SECONDS + 1.0 + 1.5
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +69,15 @@ def test_losing_the_standby_fails_over_to_the_primary_within_3_seconds(outcome):
     assert row["recovered_after_s"] <= FAILOVER_WITHIN, row
 
 
+def _back_on_standby(row):
+    assert row["standby_serves_s"] is not None and row["standby_serves_s"] <= SERVES_WITHIN, row
+    assert row["back_on_standby_s"] is not None and row["back_on_standby_s"] <= ALL_BACK_WITHIN, row
+
+
 def test_the_standby_serves_again_within_the_pool_lifetime(outcome):
     row = outcome[0]["standby started"]
     _only_200(row)
-    assert row["back_on_standby_s"] is not None and row["back_on_standby_s"] <= BACK_WITHIN, row
+    _back_on_standby(row)
 
 
 def test_restarting_the_primary_is_invisible(outcome):
@@ -80,7 +88,7 @@ def test_restarting_pgbouncer_costs_at_most_3_seconds_and_needs_no_app_restart(o
     row = outcome[0]["PgBouncer restarted"]
     assert row["longest_non_200_s"] <= FAILOVER_WITHIN, row
     assert row["recovered_after_s"] <= FAILOVER_WITHIN, row
-    assert row["back_on_standby_s"] is not None and row["back_on_standby_s"] <= BACK_WITHIN, row
+    _back_on_standby(row)
 
 
 def test_worker_memory_stays_flat_and_the_rollups_reconcile(outcome):

@@ -473,19 +473,34 @@ class Topology:
         self.stack.close()
 
     def api_connections_on_primary(self):
+        """The app's connections to the primary (its fallback)."""
         with self.primary.connect() as conn:
             return conn.execute(
                 "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'apertur-api'"
             ).fetchone()["n"]
 
+    def api_sessions_on_standby(self):
+        """PgBouncer's sessions on the standby for the app's role: there only once an app
+        connection through PgBouncer has run a query (its lookups run as pgbouncer_auth)."""
+        with self.standby.connect() as conn:
+            return conn.execute(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE usename = %s", [API_ROLE]
+            ).fetchone()["n"]
+
     def wait_until_back_on_standby(self, within):
-        """Seconds until no API connection is left on the primary (or None past `within`)."""
+        """Seconds until the standby serves the app again, and until no app connection is
+        left on the primary (each None if not within `within` seconds)."""
         started = time.monotonic()
-        while time.monotonic() - started < within:
+        serving = back = None
+        while time.monotonic() - started < within and back is None:
+            elapsed = round(time.monotonic() - started, 2)
+            if serving is None and self.api_sessions_on_standby():
+                serving = elapsed
             if self.api_connections_on_primary() == 0:
-                return round(time.monotonic() - started, 2)
+                back = elapsed
+                serving = elapsed if serving is None else serving
             time.sleep(0.1)
-        return None
+        return serving, back
 
     def expected_bodies(self):
         """Every caller's answer for every endpoint from an instance reading the primary
@@ -601,9 +616,8 @@ def run_phases(topology, hold):
         current = phase("standby started")
         current.fault_at = time.monotonic()
         topology.standby.start()
-        current.notes["back_on_standby_s"] = topology.wait_until_back_on_standby(
-            topology.lifetime * 3 + 5
-        )
+        serving, back = topology.wait_until_back_on_standby(topology.lifetime * 3 + 5)
+        current.notes.update(standby_serves_s=serving, back_on_standby_s=back)
         time.sleep(hold)
         end(current)
 
@@ -616,9 +630,8 @@ def run_phases(topology, hold):
         current = phase("PgBouncer restarted")
         current.fault_at = time.monotonic()
         topology.pgbouncer.restart()
-        current.notes["back_on_standby_s"] = topology.wait_until_back_on_standby(
-            topology.lifetime * 3 + 5
-        )
+        serving, back = topology.wait_until_back_on_standby(topology.lifetime * 3 + 5)
+        current.notes.update(standby_serves_s=serving, back_on_standby_s=back)
         time.sleep(hold)
         end(current)
 
@@ -645,7 +658,8 @@ COLUMNS = (
     "longest non-200 run (s)",
     "recovered after (s)",
     "slowest answer (s)",
-    "back on standby (s)",
+    "standby serves (s)",
+    "all back on standby (s)",
 )
 
 
@@ -662,6 +676,7 @@ def print_table(summaries, facts):
             row["longest_non_200_s"],
             row["recovered_after_s"],
             row["slowest_s"],
+            row.get("standby_serves_s", ""),
             row.get("back_on_standby_s", ""),
         )
         print("| " + " | ".join(str(cell) for cell in cells) + " |")
