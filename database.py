@@ -11,6 +11,7 @@ from psycopg_pool import ConnectionPool
 
 import config
 import logs
+from queries import server
 
 
 def session_settings(
@@ -64,17 +65,47 @@ def connection_options(settings):
     return options
 
 
+class SessionUnfit(psycopg.OperationalError):
+    """A new connection's session lacks settings the service relies on."""
+
+
+class ApiPool(ConnectionPool):
+    """The API's pool. Without startup options (DB_PREPARED_STATEMENTS=off) the session
+    settings come from the role, so every new connection is checked for them first: one
+    that lacks them is refused (requests answer 503) rather than answering with other
+    timestamps or no statement timeout, and `session_problem` says why for /readyz."""
+
+    session_problem = None
+
+    def __init__(self, conninfo, *, required_settings=None, **kwargs):
+        self.required_settings = required_settings
+        check = self._check_session if required_settings else None
+        super().__init__(conninfo, configure=check, **kwargs)
+
+    def _check_session(self, conn):
+        unset = server.unset_settings(conn, self.required_settings)
+        self.session_problem = (
+            f"The database session lacks the service's settings ({', '.join(unset)}): "
+            "run init-db, which stores them on the read-only role."
+            if unset
+            else None
+        )
+        if unset:
+            raise SessionUnfit(self.session_problem)
+
+
 def create_pool(settings):
     """A pool for this process, opened without waiting, so the app starts while the
     database is down.
 
     DATABASE_URL may name several hosts with target_session_attrs (libpq's multi-host
-    failover): every connection, first or replacement, is made by those rules, and none
-    lives longer than DB_POOL_MAX_LIFETIME_SECONDS, so a worker that fell back to the
-    primary returns to a standby within that time.
+    failover): every connection, first or replacement, is made by those rules, and each is
+    replaced after DB_POOL_MAX_LIFETIME_SECONDS, so a worker that fell back to the primary
+    returns to a standby (docs/scaling.md has the measured windows).
     """
-    pool = ConnectionPool(
+    pool = ApiPool(
         settings.database_url,
+        required_settings=None if settings.prepared_statements else api_session_settings(settings),
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         timeout=settings.pool_timeout_seconds,

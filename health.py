@@ -12,18 +12,15 @@ import psycopg
 from flask import Blueprint, current_app
 from psycopg_pool import PoolTimeout
 
-import database
 from errors import Unavailable
-from queries import load_queries
 from queries.migrations import pending_migrations
+from queries.server import database_role
 
 bp = Blueprint("health", __name__)
 
 # A probe must answer before the prober gives up (typically 1 s): wait at most this long
 # for a pooled connection, whatever DB_POOL_TIMEOUT_SECONDS says.
 READY_WAIT_SECONDS = 0.5
-
-_SQL = load_queries("health.sql", {"database_role": {"names"}})
 
 
 @bp.get("/healthz", provide_automatic_options=False)
@@ -37,19 +34,12 @@ def readyz():
     """Ready: the database answers, as configured, with the schema current; otherwise 503
     unavailable. Names the database's role and, on a standby, its replay lag in seconds."""
     pool = current_app.extensions["db_pool"]
-    expected = database.api_session_settings(current_app.config["SETTINGS"])
     try:
         with pool.connection(timeout=min(READY_WAIT_SECONDS, pool.timeout)) as conn:
-            found = _SQL["database_role"].one(conn, names=list(expected))
+            found = database_role(conn)
             pending = pending_migrations(conn)
     except (PoolTimeout, psycopg.OperationalError):
-        raise Unavailable("The database is unavailable.") from None
-    wrong = [name for name, value in expected.items() if found["settings"].get(name) != value]
-    if wrong:
-        raise Unavailable(
-            f"The database session lacks the service's settings ({', '.join(wrong)}): "
-            "run init-db, which stores them on the read-only role."
-        )
+        raise Unavailable(pool.session_problem or "The database is unavailable.") from None
     if pending:
         raise Unavailable(f"Schema migrations are pending: {', '.join(pending)}.")
     ready = {"status": "ready", "role": found["role"]}

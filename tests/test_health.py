@@ -2,11 +2,13 @@
 
 import time
 from dataclasses import replace
+from uuid import uuid4
 
 import pytest
 
 from app import create_app
 from queries.migrations import schema_files
+from tests.conftest import bearer, make_token
 
 
 def test_healthz_answers_without_credentials_and_ignores_bad_ones(client):
@@ -29,12 +31,15 @@ def test_readyz_is_503_when_the_sessions_lack_the_services_settings(app):
     app = create_app(replace(app.config["SETTINGS"], prepared_statements=False))
     try:
         response = app.test_client().get("/readyz")
+        # Nor does the API answer through such a session (its timestamps would not be UTC).
+        answer = app.test_client().get("/api/v1/stats", headers=bearer(make_token(str(uuid4()))))
     finally:
         app.extensions["db_pool"].close()
     assert response.status_code == 503
     body = response.get_json()
     assert body["error"] == "unavailable"
     assert "statement_timeout" in body["message"] and "init-db" in body["message"]
+    assert answer.status_code == 503 and answer.get_json()["error"] == "unavailable"
 
 
 def test_readyz_is_503_naming_the_pending_migration(client, db):
