@@ -11,7 +11,7 @@ import threading
 import time
 from contextlib import contextmanager
 
-from plan import ENDPOINTS, EXPORT_FORMATS, EXPORTS
+from plan import ENDPOINTS, EXPORT_FORMATS, EXPORTS, request_path
 from processes import worker_rss_kib
 from servers import get
 from statements import export_floor
@@ -27,8 +27,7 @@ def http_side(api_pid, port, floor_port, credentials, world):
     rows, peaks = [], {}
     for endpoint in ENDPOINTS:
         for caller in endpoint.callers:
-            path = endpoint.path(world, caller) if endpoint.path else endpoint.label
-            result = measure(port, path, credentials[caller])
+            result = measure(port, request_path(endpoint, world, caller), credentials[caller])
             rows.append(dict(result, path=endpoint.label, caller=caller))
             sample_rss(api_pid, peaks)
             print(

@@ -177,16 +177,41 @@ ENDPOINTS = [
         lambda world, caller: f"/api/v1/stats?projectId={world['key_project'][caller]}",
     ),
 ]
+# The pooling section (bench/pooling.py) measures these rows in three configurations: one
+# of each statement and each shape (a short answer near the framework floor, a page with
+# its total, a deep page, a filter, a date window, a cursor step, a single row, a series),
+# so that the whole section fits in about ten minutes at 1M uploads.
+POOLING_ROWS = (
+    "/api/v1/stats",
+    "/api/v1/sessions/recent",
+    "/api/v1/uploads",
+    "/api/v1/uploads?page=100&pageSize=100",
+    "/api/v1/uploads?status=failed",
+    "/api/v1/uploads?from=…&to=… (7 days)",
+    f"/api/v1/uploads?cursor=…&pageSize=100 (after {CURSOR_DEPTH:,} rows)",
+    "/api/v1/uploads/{id}",
+    "/api/v1/keys/current",
+    "/api/v1/stats/series (30 days, Europe/Berlin)",
+)
+POOLING_ENDPOINTS = [{e.label: e for e in ENDPOINTS}[label] for label in POOLING_ROWS]
+POOLING_CONFIGURATIONS = ("prepared", "unprepared", "via PgBouncer")
 # To try a change quickly, BENCH_ONLY=<regex> measures only the rows whose label it finds,
-# without exports (printed, the saved run kept), and BENCH_EXPORTS_ONLY=1 only the export
-# section, which replaces the saved run's (run.keep_exports).
-EXPORTS_ONLY = bool(os.environ.get("BENCH_EXPORTS_ONLY"))
-PARTIAL = EXPORTS_ONLY or bool(os.environ.get("BENCH_ONLY"))
-if EXPORTS_ONLY:
+# without the other sections (printed, the saved run kept); BENCH_EXPORTS_ONLY=1 and
+# BENCH_POOLING_ONLY=1 measure only that section (both: both), which replaces the saved
+# run's (run.keep_sections).
+ONLY_SECTIONS = [s for s in ("exports", "pooling") if os.environ.get(f"BENCH_{s.upper()}_ONLY")]
+PARTIAL = bool(ONLY_SECTIONS or os.environ.get("BENCH_ONLY"))
+if ONLY_SECTIONS:
     ENDPOINTS = []
 elif PARTIAL:
     ENDPOINTS = [e for e in ENDPOINTS if re.search(os.environ["BENCH_ONLY"], e.label)]
-MEASURE_EXPORTS = EXPORTS_ONLY or not PARTIAL
+MEASURE_EXPORTS = "exports" in ONLY_SECTIONS or not PARTIAL
+MEASURE_POOLING = "pooling" in ONLY_SECTIONS or not PARTIAL
+
+
+def request_path(endpoint, world, caller):
+    """The path a row requests for a caller: its label unless it builds one from the world."""
+    return endpoint.path(world, caller) if endpoint.path else endpoint.label
 
 
 def run_date():

@@ -9,12 +9,13 @@ import json
 import os
 import platform
 import re
+import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run alone: the repository
 
-from plan import BENCH_DIR, FLOOR, iso_z
+from plan import BENCH_DIR, FLOOR, POOLING_CONFIGURATIONS, iso_z
 from statements import PGBENCH_SECONDS
 from targets import (
     export_label,
@@ -53,6 +54,18 @@ EXPORT_HEADERS = [
     "RSS rise MB",
 ]
 
+POOLING_HEADERS = [
+    "row",
+    "caller",
+    "1-client p50 ms prepared",
+    "unprepared",
+    "via PgBouncer",
+    "unprepared ÷ prepared",
+    "16-conn req/s prepared",
+    "unprepared",
+    "via PgBouncer",
+]
+
 
 def machine_note():
     """CPU model, core count, memory and OS in one line."""
@@ -72,7 +85,7 @@ def machine_note():
 def table_rows(results):
     """One list of cells per measured row, in display order."""
     if not results["rows"]:
-        return []  # BENCH_EXPORTS_ONLY: no rows, and no framework floor to compare with
+        return []  # BENCH_<SECTION>_ONLY: no rows, and no framework floor to compare with
     floor_rps = results["floor"]["wrk"]["rps"]
     rows = []
     for entry in results["rows"] + [dict(results["floor"], path=FLOOR, caller="-")]:
@@ -117,6 +130,53 @@ def export_rows(results):
             ]
         )
     return cells
+
+
+def pooling_figures(row):
+    """A pooling row's (p50 ms, req/s) per configuration, in POOLING_CONFIGURATIONS order."""
+    figures = [row["configurations"][name] for name in POOLING_CONFIGURATIONS]
+    return [f["seq_p50_ms"] for f in figures], [f["wrk"]["rps"] for f in figures]
+
+
+def pooling_rows(results):
+    """One list of cells per row and caller of the pooling section."""
+    cells = []
+    for row in results.get("pooling", []):
+        p50, rps = pooling_figures(row)
+        cells.append(
+            [row["path"], row["caller"]]
+            + [f"{ms:.2f}" for ms in p50]
+            + [f"{p50[1] / p50[0]:.2f}"]
+            + [f"{rate:.0f}" for rate in rps]
+        )
+    return cells
+
+
+def pooling_note(results):
+    """The pooling section in sentences: what ran, when, and its medians over the rows."""
+    figures = [pooling_figures(row) for row in results["pooling"]]
+    unprepared = [p50[1] / p50[0] for p50, _ in figures]
+    bouncer_ms = [p50[2] - p50[1] for p50, _ in figures]
+    dated = f", measured {results['pooling_date']}" if "pooling_date" in results else ""
+    return (
+        f"Prepared statements and PgBouncer{dated}: each row and caller on three more "
+        "gunicorns (the production config) logged in as the read-only role `apertur_api`, "
+        "measured in turn (the first of the three turning with each row): prepared = "
+        "statements prepared on first use (the default); unprepared = "
+        "`DB_PREPARED_STATEMENTS=off`, straight to PostgreSQL; via PgBouncer = the same "
+        "through PgBouncer in transaction mode (deploy/pgbouncer.ini's pooling settings, "
+        "trust auth) on the same server. 1 client and 16 conn as above. Over these "
+        f"{len(figures)} rows the median ratio unprepared ÷ prepared of the 1-client p50 is "
+        f"{statistics.median(unprepared):.2f} ({min(unprepared):.2f}–{max(unprepared):.2f}); "
+        f"PgBouncer adds a median {statistics.median(bouncer_ms):.2f} ms to the unprepared "
+        f"p50 ({min(bouncer_ms):.2f}–{max(bouncer_ms):.2f}); median req/s, prepared / "
+        "unprepared / via PgBouncer: "
+        + " / ".join(
+            f"{statistics.median(rps[i] for _, rps in figures):.0f}"
+            for i in range(len(POOLING_CONFIGURATIONS))
+        )
+        + "."
+    )
 
 
 def export_floor_note(results):
@@ -169,6 +229,9 @@ def print_results(results):
         print("\nexports (heavy JWT, whole lists, through gunicorn):")
         print(export_floor_note(results).replace("`", ""))
         print_aligned([EXPORT_HEADERS] + export_rows(results), 1)
+    if results.get("pooling"):
+        print(f"\n{pooling_note(results)}".replace("`", ""))
+        print_aligned([POOLING_HEADERS] + pooling_rows(results), 2)
     print(
         f"max worker RSS during the run: {mib_list(results['max_rss_kib'])} "
         f"(at the end: {mib_list(results['rss_kib'])})"
@@ -176,11 +239,10 @@ def print_results(results):
     print(f"\n{targets_heading(results['size'], results['targets'])}")
     for met, text in results["targets"]:
         print(f"  {verdict(met):<6} {text.replace('`', '')}")
-    for row in results["rows"]:
-        if row["wrk"]["non_2xx"] or row["wrk"]["socket_errors"]:
+    for name, wrk in wrk_runs(results):
+        if wrk["non_2xx"] or wrk["socket_errors"]:
             print(
-                f"WARNING: {row['path']} {row['caller']}: {row['wrk']['non_2xx']} non-2xx, "
-                f"socket errors {row['wrk']['socket_errors']}"
+                f"WARNING: {name}: {wrk['non_2xx']} non-2xx, socket errors {wrk['socket_errors']}"
             )
     for e in results.get("exports", []):
         if not e["complete"] or e["rows"] != e["expected_rows"]:
@@ -188,6 +250,15 @@ def print_results(results):
                 f"WARNING: export {export_label(e)}: {e['rows']:,} rows of "
                 f"{e['expected_rows']:,}{'' if e['complete'] else ', cut short'}"
             )
+
+
+def wrk_runs(results):
+    """(name, wrk figures) of every wrk run: the rows', and the pooling section's."""
+    for row in results["rows"]:
+        yield f"{row['path']} {row['caller']}", row["wrk"]
+    for row in results.get("pooling", []):
+        for configuration, figures in row["configurations"].items():
+            yield f"{row['path']} {row['caller']} {configuration}", figures["wrk"]
 
 
 def world_note(world):
@@ -208,6 +279,19 @@ def world_note(world):
         f"key's project (the light user's own). Exports: the heavy user's whole uploads "
         f"and sessions."
     )
+
+
+def markdown_table(headers, rows, left_columns):
+    """A Markdown table's lines, the first `left_columns` left-aligned, request paths in
+    the first column as code."""
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join(["---"] * left_columns + ["---:"] * (len(headers) - left_columns)) + "|",
+    ]
+    for first, *rest in rows:
+        first = f"`{first}`" if first.startswith("/") else first
+        lines.append("| " + " | ".join([first, *rest]) + " |")
+    return lines
 
 
 def markdown_section(results):
@@ -234,12 +318,8 @@ def markdown_section(results):
             else ""
         ),
         "",
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join(["---"] * 2 + ["---:"] * (len(HEADERS) - 2)) + "|",
+        *markdown_table(HEADERS, table_rows(results), 2),
     ]
-    for row in table_rows(results):
-        endpoint = f"`{row[0]}`" if row[0].startswith("/") else row[0]
-        lines.append("| " + " | ".join([endpoint] + row[1:]) + " |")
     if results.get("world"):
         lines += ["", results["world"]]
     if results.get("exports"):
@@ -252,10 +332,11 @@ def markdown_section(results):
             "the worker that served it, sampled every 50 ms, and 2 s after the end. "
             + export_floor_note(results),
             "",
-            "| " + " | ".join(EXPORT_HEADERS) + " |",
-            "|---|" + "---:|" * (len(EXPORT_HEADERS) - 1),
+            *markdown_table(EXPORT_HEADERS, export_rows(results), 1),
         ]
-        lines += ["| " + " | ".join(row) + " |" for row in export_rows(results)]
+    if results.get("pooling"):
+        lines += ["", pooling_note(results), ""]
+        lines += markdown_table(POOLING_HEADERS, pooling_rows(results), 2)
     lines += ["", targets_heading(results["size"], results["targets"]) + ".", ""]
     lines += [f"- {verdict(met)}: {text}" for met, text in results["targets"]]
     return "\n".join(lines) + "\n"

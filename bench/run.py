@@ -6,10 +6,11 @@ row is measured for three callers (heavy JWT user, light JWT user, API key) with
 sequential client (p50/p99) and wrk at 16 connections, beside the database floor (its SQL
 through pgbench); worker RSS is sampled throughout; and the heavy user's whole uploads and
 sessions are exported as CSV and NDJSON beside their database floor (psql \\copy of the same
-rows). Results go to bench/results.md, bench/results-<N>.json and the pictures; plans to
-bench/plans/. The modules beside this one hold each part: plan (what is measured), world
-(the database), statements (DB floors and plans), servers, load (HTTP), targets, report,
-pictures.
+rows); and some rows are measured again with prepared statements on, off, and off through
+PgBouncer, side by side (the pooling section). Results go to bench/results.md,
+bench/results-<N>.json and the pictures; plans to bench/plans/. The modules beside this
+one hold each part: plan (what is measured), world (the database), statements (DB floors
+and plans), servers, load (HTTP), pooling, targets, report, pictures.
 """
 
 import json
@@ -26,18 +27,23 @@ from plan import (
     BENCH_DIR,
     DATA_DIR,
     ENDPOINTS,
-    EXPORTS_ONLY,
     MEASURE_EXPORTS,
+    MEASURE_POOLING,
+    ONLY_SECTIONS,
     PARTIAL,
     SECRET,
     SIZE,
     run_date,
 )
+from pooling import pooling_side
 from report import machine_note, print_results, world_note, write_markdown
 from servers import mint_token, start_gunicorn, stop
 from statements import database_side
 from targets import scaling_baseline, target_checks
 from world import caller_scopes, prepare_database
+
+# What each section that can be measured alone keeps in results-<N>.json.
+SECTION_KEYS = {"exports": ("exports", "export_floors"), "pooling": ("pooling",)}
 
 
 def main():
@@ -51,20 +57,23 @@ def main():
         "API key": callers["api_key"],
     }
     servers = []
-    rows, floor, max_rss, exports, export_floors = [], None, {}, [], {}
+    rows, floor, max_rss, exports, export_floors, pooling = [], None, {}, [], {}, []
     try:
         api, port = start_gunicorn("wsgi:app", env)
         servers.append(api)
         load = [os.getloadavg()[0]]
+        if ENDPOINTS or MEASURE_POOLING:
+            walk_cursors(port, credentials, world)
         if ENDPOINTS:
             floor_server, floor_port = start_gunicorn("bench.floor:app", env)
             servers.append(floor_server)
-            walk_cursors(port, credentials, world)
             rows, floor, _, max_rss = http_side(api.pid, port, floor_port, credentials, world)
         if MEASURE_EXPORTS:
             exports, export_floors = export_side(
                 url, api.pid, port, credentials["heavy JWT"], world["heavy_projects"], max_rss
             )
+        if MEASURE_POOLING:
+            pooling = pooling_side(url, env, credentials, world)
         rss = sample_rss(api.pid, max_rss)
         load.append(os.getloadavg()[0])
     finally:
@@ -87,6 +96,7 @@ def main():
         "floor": floor,
         "exports": exports,
         "export_floors": export_floors,
+        "pooling": pooling,
     }
     results["targets"] = target_checks(results, scaling_baseline())
     saved = BENCH_DIR / f"results-{SIZE}.json"
@@ -94,20 +104,18 @@ def main():
         saved.write_text(json.dumps(results, indent=2) + "\n")
         write_markdown(results)
         draw_all()
-    elif EXPORTS_ONLY and saved.exists():
-        keep_exports(saved, results)
+    elif ONLY_SECTIONS and saved.exists():
+        keep_sections(saved, results)
     print_results(results)
 
 
-def keep_exports(saved, results):
-    """Put a BENCH_EXPORTS_ONLY run's export section into the saved run of its size (the
-    rest of that run kept, the export section dated), judged again."""
+def keep_sections(saved, results):
+    """Put the sections a BENCH_<SECTION>_ONLY run measured into the saved run of its size
+    (the rest of that run kept, each such section dated), judged again."""
     whole = json.loads(saved.read_text())
-    whole.update(
-        exports=results["exports"],
-        export_floors=results["export_floors"],
-        exports_date=results["date"],
-    )
+    for section in ONLY_SECTIONS:
+        whole.update({key: results[key] for key in SECTION_KEYS[section]})
+        whole[f"{section}_date"] = results["date"]
     whole["targets"] = target_checks(whole, scaling_baseline())
     saved.write_text(json.dumps(whole, indent=2) + "\n")
     write_markdown(whole)

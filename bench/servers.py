@@ -37,7 +37,7 @@ def start_gunicorn(app_spec, env, log=None, args=()):
 
 
 def stop(server):
-    """Terminate a gunicorn master and wait for it."""
+    """Terminate a server (a gunicorn master, PgBouncer) and wait for it."""
     server.terminate()
     try:
         server.wait(10)
