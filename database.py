@@ -70,17 +70,18 @@ class SessionUnfit(psycopg.OperationalError):
 
 
 class ApiPool(ConnectionPool):
-    """The API's pool. Without startup options (DB_PREPARED_STATEMENTS=off) the session
-    settings come from the role, so every new connection is checked for them first: one
-    that lacks them is refused (requests answer 503) rather than answering with other
-    timestamps or no statement timeout, and `session_problem` says why for /readyz."""
+    """The API's pool, which checks every new connection for the session settings the
+    service relies on (one query per connection). They come from the startup options or,
+    without them (DB_PREPARED_STATEMENTS=off), from the role; and a pooler may drop
+    options it does not pass on (PgBouncer's ignore_startup_parameters). A connection
+    that lacks them is refused, so requests answer 503 rather than answer with timestamps
+    in another zone or without a statement timeout; `session_problem` says why for /readyz."""
 
     session_problem = None
 
-    def __init__(self, conninfo, *, required_settings=None, **kwargs):
+    def __init__(self, conninfo, *, required_settings, **kwargs):
         self.required_settings = required_settings
-        check = self._check_session if required_settings else None
-        super().__init__(conninfo, configure=check, **kwargs)
+        super().__init__(conninfo, configure=self._check_session, **kwargs)
 
     def _check_session(self, conn):
         unset = server.unset_settings(conn, self.required_settings)
@@ -105,7 +106,7 @@ def create_pool(settings):
     """
     pool = ApiPool(
         settings.database_url,
-        required_settings=None if settings.prepared_statements else api_session_settings(settings),
+        required_settings=api_session_settings(settings),
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         timeout=settings.pool_timeout_seconds,

@@ -12,6 +12,7 @@ import psycopg
 from flask import Blueprint, current_app
 from psycopg_pool import PoolTimeout
 
+import database
 from errors import Unavailable
 from queries.migrations import pending_migrations
 from queries.server import database_role
@@ -35,14 +36,33 @@ def readyz():
     unavailable. Names the database's role and, on a standby, its replay lag in seconds."""
     pool = current_app.extensions["db_pool"]
     try:
-        with pool.connection(timeout=min(READY_WAIT_SECONDS, pool.timeout)) as conn:
-            found = database_role(conn)
-            pending = pending_migrations(conn)
+        found, pending = _database_state(pool)
     except (PoolTimeout, psycopg.OperationalError):
         raise Unavailable(pool.session_problem or "The database is unavailable.") from None
     if pending:
         raise Unavailable(f"Schema migrations are pending: {', '.join(pending)}.")
-    ready = {"status": "ready", "role": found["role"]}
-    if found["role"] == "standby":
-        ready["replayLagSeconds"] = found["replay_lag_seconds"]
-    return ready
+    # Every field always present, as in every answer of the API: the lag is null on a primary.
+    return {
+        "status": "ready",
+        "role": found["role"],
+        "replayLagSeconds": found["replay_lag_seconds"],
+    }
+
+
+def _database_state(pool):
+    """(role, pending migrations), read again on a new connection when the pooled one
+    turns out dead (after a failover its idle connections are), as API reads are."""
+    wait = min(READY_WAIT_SECONDS, pool.timeout)
+    with pool.connection(timeout=wait) as conn:
+        try:
+            return _read_state(conn)
+        except psycopg.OperationalError as exc:
+            if not database.connection_lost(conn, exc):
+                raise
+            conn.close()  # the pool discards it
+    with pool.connection(timeout=wait) as conn:
+        return _read_state(conn)
+
+
+def _read_state(conn):
+    return database_role(conn), pending_migrations(conn)

@@ -12,7 +12,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
 from flask import Blueprint, current_app, send_from_directory
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 from swagger_ui_bundle import swagger_ui_path
 
 import api
@@ -87,6 +87,23 @@ class Status(Schema):
     """A probe's answer."""
 
     status = fields.String(required=True)
+
+
+class Readiness(Status):
+    """Ready, and what the worker's database is."""
+
+    role = fields.String(
+        required=True,
+        validate=validate.OneOf(("primary", "standby")),
+        metadata={"description": "The role of the database this worker reads from."},
+    )
+    replayLagSeconds = fields.Float(
+        allow_none=True,
+        metadata={
+            "description": "On a standby: seconds its replay is behind (0 when it has replayed "
+            "all it received; null before its first replayed transaction). Null on a primary."
+        },
+    )
 
 
 EXPORTS = {
@@ -196,7 +213,10 @@ OPERATIONS = [
     ),
     Operation(health.healthz, "Liveness: the worker serves requests", Status, secured=False),
     Operation(
-        health.readyz, "Readiness: database reachable and schema current", Status, secured=False
+        health.readyz,
+        "Readiness: database reachable, session settings and schema current",
+        Readiness,
+        secured=False,
     ),
 ]
 

@@ -195,6 +195,7 @@ def test_outage_answers_503_promptly_and_recovers_without_restart(pg, server):
     assert requests.get(base + "/readyz", timeout=5).json() == {
         "status": "ready",
         "role": "primary",
+        "replayLagSeconds": None,
     }
     assert master.poll() is None and _workers(master) == workers
 

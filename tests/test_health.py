@@ -19,10 +19,10 @@ def test_healthz_answers_without_credentials_and_ignores_bad_ones(client):
 
 
 def test_readyz_is_200_when_the_database_answers_and_the_schema_is_current(client):
-    """On a primary it says so, and has no replay lag to report (a standby's: test_replica)."""
+    """On a primary it says so, with no replay lag (null; a standby's: test_replica)."""
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready", "role": "primary"}
+    assert response.get_json() == {"status": "ready", "role": "primary", "replayLagSeconds": None}
 
 
 def test_readyz_is_503_when_the_sessions_lack_the_services_settings(app):

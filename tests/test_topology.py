@@ -65,6 +65,10 @@ def test_losing_an_app_instance_is_invisible_and_it_comes_back(outcome):
 def test_losing_the_standby_fails_over_to_the_primary_within_3_seconds(outcome):
     row = outcome[0]["standby stopped"]
     assert row["on_primary"] > 0, "nothing reads from the primary: no failover happened"
+    # /readyz says where workers read. It waits 0.5 s for a connection, and while the standby
+    # is gone a new one may take PgBouncer's query_wait_timeout (1 s) to fail over: then 503.
+    assert "primary" in row["readyz_roles"], row
+    assert set(row["readyz_roles"]) <= {"primary", "unavailable"}, row
     assert row["longest_non_200_s"] <= FAILOVER_WITHIN, row
     assert row["recovered_after_s"] <= FAILOVER_WITHIN, row
 
@@ -78,6 +82,7 @@ def test_the_standby_serves_again_within_the_pool_lifetime(outcome):
     row = outcome[0]["standby started"]
     _only_200(row)
     _back_on_standby(row)
+    assert row["readyz_roles"] == ["standby"], row
 
 
 def test_restarting_the_primary_is_invisible(outcome):

@@ -104,7 +104,11 @@ def test_nothing_is_prepared_and_the_settings_come_from_the_role(unprepared_app,
     client = unprepared_app.test_client()
     for path in ENDPOINTS:
         assert client.get(path, headers=bearer(world["key"])).status_code == 200
-    assert client.get("/readyz").get_json() == {"status": "ready", "role": "primary"}
+    assert client.get("/readyz").get_json() == {
+        "status": "ready",
+        "role": "primary",
+        "replayLagSeconds": None,
+    }
     with unprepared_app.extensions["db_pool"].connection() as conn:
         assert conn.execute("SELECT count(*) AS n FROM pg_prepared_statements").fetchone()["n"] == 0
         sources = conn.execute(

@@ -502,6 +502,16 @@ class Topology:
             time.sleep(0.1)
         return serving, back
 
+    def readyz_roles(self, asks=8):
+        """The database roles the instances' /readyz name, over a few asks (any worker)."""
+        return sorted(
+            {
+                _role_or_error(requests.get(app.base + "/readyz", timeout=5).json())
+                for app in self.apps
+                for _ in range(asks)
+            }
+        )
+
     def expected_bodies(self):
         """Every caller's answer for every endpoint from an instance reading the primary
         directly, with the default settings: what each answer through the topology must be."""
@@ -568,6 +578,10 @@ class Topology:
         )
 
 
+def _role_or_error(readiness):
+    return readiness.get("role") or readiness.get("error")
+
+
 def _plain_dir(path):
     path.mkdir(mode=0o777, parents=True, exist_ok=True)
     path.chmod(0o777)
@@ -611,6 +625,7 @@ def run_phases(topology, hold):
         topology.standby.stop()
         time.sleep(max(hold, 4.0))
         current.notes["on_primary"] = topology.api_connections_on_primary()
+        current.notes["readyz_roles"] = topology.readyz_roles()
         end(current)
 
         current = phase("standby started")
@@ -618,6 +633,7 @@ def run_phases(topology, hold):
         topology.standby.start()
         serving, back = topology.wait_until_back_on_standby(topology.lifetime * 3 + 5)
         current.notes.update(standby_serves_s=serving, back_on_standby_s=back)
+        current.notes["readyz_roles"] = topology.readyz_roles()
         time.sleep(hold)
         end(current)
 
