@@ -63,7 +63,7 @@ def test_losing_an_app_instance_is_invisible_and_it_comes_back(outcome):
 
 
 def test_losing_the_standby_fails_over_to_the_primary_within_3_seconds(outcome):
-    row = outcome[0]["standby stopped"]
+    row = outcome[0]["standby stopped (immediate)"]
     assert row["on_primary"] > 0, "nothing reads from the primary: no failover happened"
     # /readyz says where workers read. It waits 0.5 s for a connection, and while the standby
     # is gone a new one may take PgBouncer's query_wait_timeout (1 s) to fail over: then 503.

@@ -620,9 +620,9 @@ def run_phases(topology, hold):
         time.sleep(hold)
         end(current)
 
-        current = phase("standby stopped")
+        current = phase("standby stopped (immediate)")
         current.fault_at = time.monotonic()
-        topology.standby.stop()
+        topology.standby.stop("immediate")  # a crash: no goodbye to PgBouncer
         time.sleep(max(hold, 4.0))
         current.notes["on_primary"] = topology.api_connections_on_primary()
         current.notes["readyz_roles"] = topology.readyz_roles()
