@@ -52,7 +52,6 @@ MISSING = [
 ]
 DATABASE = "apertur"
 API_PASSWORD = "topology-test-password"  # PgBouncer's SCRAM login needs one
-CLIENTS = 4  # load threads, one credential each
 # deploy/nginx.conf limits each credential to 20 requests/s and each address to 50; the
 # load stays below both (everything comes from 127.0.0.1).
 REQUESTS_PER_SECOND_EACH = 9
@@ -273,7 +272,8 @@ class Answer:
 
 @dataclass
 class Load:
-    """Client threads through nginx at a bounded rate, each checking every answer."""
+    """Client threads through nginx, one per caller at a bounded rate, each checking every
+    answer against its own caller's expected body."""
 
     base: str
     expected: dict  # (credential, path) -> the exact body
