@@ -88,6 +88,28 @@ def run_as_owner(command):
     return subprocess.run(command, check=True, capture_output=True, text=True)
 
 
+def init_cluster(data_dir):
+    """initdb a new data dir, owned by the server's user, as every local server here is
+    made: superuser postgres, trusted local connections, UTF8, C.UTF-8."""
+    owner = server_owner()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if owner:
+        shutil.chown(data_dir, owner)
+    run_as_owner(
+        [
+            pg_binary("initdb"),
+            "-D",
+            str(data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]
+    )
+
+
 def _start_from_path(data_dir):
     initdb, pg_ctl = pg_binary("initdb"), pg_binary("pg_ctl")
     if not (initdb and pg_ctl):
@@ -97,24 +119,8 @@ def _start_from_path(data_dir):
             "initdb/pg_ctl are not on PATH. Install PostgreSQL (apt-get install postgresql) "
             "or set DATABASE_URL."
         )
-    owner = server_owner()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if owner:
-        shutil.chown(data_dir, owner)
     if not (data_dir / "PG_VERSION").exists():
-        run_as_owner(
-            [
-                initdb,
-                "-D",
-                str(data_dir),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-            ]
-        )
+        init_cluster(data_dir)
     if not (data_dir / "postmaster.pid").exists():
         run_as_owner(
             [

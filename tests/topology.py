@@ -412,18 +412,7 @@ class Topology:
         )
 
     def _start_primary(self):
-        _owned_dir(self.primary.data_dir)
-        _run(
-            INITDB,
-            "-D",
-            self.primary.data_dir,
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        )
+        embedded_postgres.init_cluster(self.primary.data_dir)
         self.primary.start()
         server = make_conninfo(self.primary.url, dbname="postgres")
         with psycopg.connect(server, autocommit=True) as conn:
@@ -594,10 +583,18 @@ def run_phases(topology, hold):
     phases = []
     survivor = topology.apps[1]
 
-    def phase(name):
+    def phase(name, fault=None):
+        """A new phase, begun by `fault` (timed from there) if there is one."""
         current = Phase(name, time.monotonic())
         phases.append(current)
+        if fault:
+            current.fault_at = time.monotonic()
+            fault()
         return current
+
+    def note_way_back(current):
+        serving, back = topology.wait_until_back_on_standby(topology.lifetime * 3 + 5)
+        current.notes.update(standby_serves_s=serving, back_on_standby_s=back)
 
     def end(current):
         current.ended = time.monotonic()
@@ -608,9 +605,7 @@ def run_phases(topology, hold):
         rss_before = {pid: rss_mb(pid) for pid in survivor.workers()}
         end(current)
 
-        current = phase("app instance killed (kill -9 master)")
-        current.fault_at = time.monotonic()
-        topology.apps[0].kill_master()
+        current = phase("app instance killed (kill -9 master)", topology.apps[0].kill_master)
         time.sleep(hold)
         topology.apps[0].start()
         current.notes["both_serve"] = all(
@@ -620,34 +615,25 @@ def run_phases(topology, hold):
         time.sleep(hold)
         end(current)
 
-        current = phase("standby stopped (immediate)")
-        current.fault_at = time.monotonic()
-        topology.standby.stop("immediate")  # a crash: no goodbye to PgBouncer
+        # A crash: no goodbye to PgBouncer.
+        current = phase("standby stopped (immediate)", lambda: topology.standby.stop("immediate"))
         time.sleep(max(hold, 4.0))
         current.notes["on_primary"] = topology.api_connections_on_primary()
         current.notes["readyz_roles"] = topology.readyz_roles()
         end(current)
 
-        current = phase("standby started")
-        current.fault_at = time.monotonic()
-        topology.standby.start()
-        serving, back = topology.wait_until_back_on_standby(topology.lifetime * 3 + 5)
-        current.notes.update(standby_serves_s=serving, back_on_standby_s=back)
+        current = phase("standby started", topology.standby.start)
+        note_way_back(current)
         current.notes["readyz_roles"] = topology.readyz_roles()
         time.sleep(hold)
         end(current)
 
-        current = phase("primary restarted")
-        current.fault_at = time.monotonic()
-        topology.primary.restart()
+        current = phase("primary restarted", topology.primary.restart)
         time.sleep(hold)
         end(current)
 
-        current = phase("PgBouncer restarted")
-        current.fault_at = time.monotonic()
-        topology.pgbouncer.restart()
-        serving, back = topology.wait_until_back_on_standby(topology.lifetime * 3 + 5)
-        current.notes.update(standby_serves_s=serving, back_on_standby_s=back)
+        current = phase("PgBouncer restarted", topology.pgbouncer.restart)
+        note_way_back(current)
         time.sleep(hold)
         end(current)
 
